@@ -1,0 +1,37 @@
+# Loom's entry points. `make demo` and `make test` are the two set-up
+# commands: each installs what it needs (scripts/deps.sh), builds, then runs.
+BUILD_DIR ?= build
+JOBS      ?= 2
+BUILD_TYPE ?= Release
+CMAKE_ARGS ?=
+PYTHON    := .venv/bin/python
+
+.PHONY: all deps configure build test demo bench clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+$(BUILD_DIR)/build.ninja: CMakeLists.txt | deps
+	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	  -DCMAKE_PREFIX_PATH="$$($(PYTHON) -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')" $(CMAKE_ARGS)
+
+configure: deps $(BUILD_DIR)/build.ninja
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# Every CPU test (unit, multi-rank over loopback, end-to-end CLI).
+test: build
+	@cd $(BUILD_DIR) && ctest -L cpu --output-on-failure -j $(JOBS) --timeout 600
+
+# The main job: until the LLM issue lands, a real 4-rank collective check.
+demo: build
+	@$(BUILD_DIR)/loom launch --nproc 4 -- $(BUILD_DIR)/loom comm-check --bytes 4194304 --iters 5
+
+bench: build
+	@cd $(BUILD_DIR) && ctest -L bench --output-on-failure -j 1 -V
+
+clean:
+	@rm -rf $(BUILD_DIR)

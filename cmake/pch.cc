@@ -1,0 +1,1 @@
+// Translation unit that owns Loom's precompiled LibTorch header.

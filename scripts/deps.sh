@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what Loom needs to build and test, idempotently and quietly when
+# everything is already there: Debian packages, then a Python venv (.venv)
+# holding the CPU LibTorch (torch==2.13.0) that CMake builds against.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config python3-venv
+  libgtest-dev libgmock-dev nlohmann-json3-dev libsqlite3-dev libyaml-cpp-dev
+  libcli11-dev libspdlog-dev libopenmpi-dev openmpi-bin libsentencepiece-dev
+  libgloo-dev procps
+  libglfw3-dev libimgui-dev xvfb
+)
+TORCH_VERSION=2.13.0
+PY_REQUIREMENTS=(numpy)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+stamp=".venv/.loom-deps-torch${TORCH_VERSION}-$(echo "${PY_REQUIREMENTS[*]}" | md5sum | cut -c1-8)"
+if [ ! -f "$stamp" ]; then
+  [ -x .venv/bin/python ] || { echo "deps: creating .venv"; "$PY" -m venv .venv; }
+  if ! .venv/bin/python -c "import torch,sys; sys.exit(torch.__version__.split('+')[0] != '${TORCH_VERSION}')" 2>/dev/null; then
+    echo "deps: installing torch==${TORCH_VERSION} into .venv"
+    .venv/bin/pip install -q --disable-pip-version-check "torch==${TORCH_VERSION}"
+  fi
+  .venv/bin/pip install -q --disable-pip-version-check "${PY_REQUIREMENTS[@]}"
+  rm -f .venv/.loom-deps-*
+  touch "$stamp"
+fi

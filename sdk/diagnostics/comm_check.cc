@@ -1,0 +1,156 @@
+#include "sdk/diagnostics/comm_check.h"
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <numeric>
+
+#include <ATen/ATen.h>
+
+namespace loom::diagnostics {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Compares `got` with `want` exactly (both small integers or halves).
+std::string Mismatch(const at::Tensor& got, const at::Tensor& want) {
+  auto g = got.to(at::kDouble).reshape(-1);
+  auto w = want.to(at::kDouble).reshape(-1);
+  if (g.numel() != w.numel()) {
+    return "size " + std::to_string(g.numel()) + ", expected " + std::to_string(w.numel());
+  }
+  auto bad = (g != w).nonzero();
+  if (bad.numel() == 0) return "";
+  const int64_t i = bad[0].item<int64_t>();
+  return "element " + std::to_string(i) + " is " + std::to_string(g[i].item<double>()) +
+         ", expected " + std::to_string(w[i].item<double>()) + " (" +
+         std::to_string(bad.size(0)) + " wrong)";
+}
+
+struct Op {
+  std::string name;
+  int64_t bytes;
+  // Runs the op once; returns "" or the mismatch.
+  std::function<std::string()> run;
+};
+
+std::vector<Op> MakeOps(comm::Communicator& comm, const CommCheckOptions& o) {
+  const int64_t w = comm.size(), r = comm.rank();
+  const auto dt = o.dtype;
+  const int64_t esize = static_cast<int64_t>(c10::elementSize(dt));
+  const int64_t n = std::max<int64_t>(w, (o.bytes / esize) / w * w);  // divisible by w
+  const auto f = at::TensorOptions().dtype(at::kDouble);
+  const auto idx = at::arange(n, f);
+  std::vector<Op> ops;
+
+  for (auto op : {comm::ReduceOp::kSum, comm::ReduceOp::kAvg, comm::ReduceOp::kMax}) {
+    ops.push_back({std::string("all_reduce_") + comm::ReduceOpName(op), n * esize, [=, &comm] {
+      auto base = at::fmod(idx, 7);
+      auto t = (base + r).to(dt);
+      comm.AllReduce(t, {op})->Wait();
+      at::Tensor want = op == comm::ReduceOp::kSum   ? base * w + w * (w - 1) / 2.0
+                        : op == comm::ReduceOp::kAvg ? base + (w - 1) / 2.0
+                                                     : base + (w - 1);
+      return Mismatch(t, want);
+    }});
+  }
+  ops.push_back({"all_gather", (n / w) * esize, [=, &comm] {
+    auto local = at::fmod(at::arange(n / w, f), 4);
+    auto in = (local + 4 * r).to(dt);
+    auto out = at::empty({n}, in.options());
+    comm.AllGather(out, in)->Wait();
+    auto want = at::cat(std::vector<at::Tensor>(static_cast<size_t>(w), local)) +
+                4 * at::arange(w, f).repeat_interleave(n / w);
+    return Mismatch(out, want);
+  }});
+  ops.push_back({"reduce_scatter", n * esize, [=, &comm] {
+    auto base = at::fmod(idx, 5);
+    auto in = (base + r).to(dt);
+    auto out = at::empty({n / w}, in.options());
+    comm.ReduceScatter(out, in)->Wait();
+    auto want = base.slice(0, r * (n / w), (r + 1) * (n / w)) * w + w * (w - 1) / 2.0;
+    return Mismatch(out, want);
+  }});
+  ops.push_back({"all_to_all", n * esize, [=, &comm] {
+    // chunk q holds r*w + q; rank r receives q*w + r from q.
+    auto in = (at::arange(w, f) + r * w).repeat_interleave(n / w).to(dt);
+    auto out = at::empty_like(in);
+    comm.AllToAll(out, in)->Wait();
+    auto want = (at::arange(w, f) * w + r).repeat_interleave(n / w);
+    return Mismatch(out, want);
+  }});
+  // Uneven: rank r sends ((r + 2q) % 3) * k + 1 rows to q (k rows ~ bytes/3w).
+  const int64_t cols = 8, k = std::max<int64_t>(1, n / (3 * w * cols));
+  const auto rows = [=](int64_t from, int64_t to) { return ((from + 2 * to) % 3) * k + 1; };
+  int64_t uneven_rows = 0;
+  for (int64_t q = 0; q < w; ++q) uneven_rows += rows(r, q);
+  ops.push_back({"all_to_all_uneven", uneven_rows * cols * esize, [=, &comm] {
+    std::vector<int64_t> splits;
+    std::vector<at::Tensor> parts, want;
+    for (int64_t q = 0; q < w; ++q) {
+      splits.push_back(rows(r, q));
+      parts.push_back(at::full({rows(r, q), cols}, static_cast<double>(r * w + q), f));
+      want.push_back(at::full({rows(q, r), cols}, static_cast<double>(q * w + r), f));
+    }
+    auto result = comm::AllToAllExchange(comm, at::cat(parts).to(dt), splits);
+    for (int64_t q = 0; q < w; ++q) {
+      if (result.output_split_sizes[q] != rows(q, r)) {
+        return "received " + std::to_string(result.output_split_sizes[q]) + " rows from rank " +
+               std::to_string(q) + ", expected " + std::to_string(rows(q, r));
+      }
+    }
+    return Mismatch(result.output, at::cat(want));
+  }});
+  ops.push_back({"broadcast", n * esize, [=, &comm] {
+    const int root = static_cast<int>(w - 1);
+    auto want = at::fmod(idx, 9);
+    auto t = (r == root ? want : at::full({n}, -1.0, f)).to(dt);
+    comm.Broadcast(t, {root})->Wait();
+    return Mismatch(t, want);
+  }});
+  ops.push_back({"barrier", 0, [&comm] {
+    comm.Barrier()->Wait();
+    return std::string();
+  }});
+  return ops;
+}
+
+}  // namespace
+
+std::vector<CommCheckResult> RunCommCheck(comm::Communicator& comm,
+                                          const CommCheckOptions& options) {
+  auto ops = MakeOps(comm, options);
+  std::vector<CommCheckResult> results(ops.size());
+  const auto start = Clock::now();
+  do {
+    for (size_t i = 0; i < ops.size(); ++i) {
+      CommCheckResult& res = results[i];
+      res.op = ops[i].name;
+      res.bytes = ops[i].bytes;
+      std::string error = ops[i].run();  // checked warm-up
+      const auto t0 = Clock::now();
+      for (int it = 0; it < options.iters && error.empty(); ++it) error = ops[i].run();
+      const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+      res.seconds = dt / std::max(1, options.iters);
+      res.bytes_per_s = res.seconds > 0 ? static_cast<double>(res.bytes) / res.seconds : 0;
+      if (!error.empty() && res.ok) res.ok = false, res.error = error;
+    }
+  } while (options.duration_s > 0 &&
+           std::chrono::duration<double>(Clock::now() - start).count() < options.duration_s);
+  return results;
+}
+
+void PrintCommCheck(std::ostream& out, const std::vector<CommCheckResult>& results) {
+  char line[256];
+  std::snprintf(line, sizeof(line), "%-20s %12s %12s %12s  %s\n", "op", "bytes", "time_us",
+                "MB/s", "result");
+  out << line;
+  for (const auto& r : results) {
+    std::snprintf(line, sizeof(line), "%-20s %12lld %12.1f %12.1f  %s\n", r.op.c_str(),
+                  static_cast<long long>(r.bytes), r.seconds * 1e6, r.bytes_per_s / 1e6,
+                  r.ok ? "ok" : ("WRONG: " + r.error).c_str());
+    out << line;
+  }
+}
+
+}  // namespace loom::diagnostics
