@@ -30,9 +30,18 @@ std::string Mismatch(const at::Tensor& got, const at::Tensor& want) {
 struct Op {
   std::string name;
   int64_t bytes;
-  // Runs the op once; returns "" or the mismatch.
-  std::function<std::string()> run;
+  // Runs the op once; returns "" or the mismatch. Adds the time spent in the
+  // collective itself (not in filling or checking) to *seconds.
+  std::function<std::string(double* seconds)> run;
 };
+
+// Times one collective call, including its Wait.
+template <typename F>
+void Timed(double* seconds, F&& f) {
+  const auto t0 = Clock::now();
+  f();
+  *seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 std::vector<Op> MakeOps(comm::Communicator& comm, const CommCheckOptions& o) {
   const int64_t w = comm.size(), r = comm.rank();
@@ -44,38 +53,38 @@ std::vector<Op> MakeOps(comm::Communicator& comm, const CommCheckOptions& o) {
   std::vector<Op> ops;
 
   for (auto op : {comm::ReduceOp::kSum, comm::ReduceOp::kAvg, comm::ReduceOp::kMax}) {
-    ops.push_back({std::string("all_reduce_") + comm::ReduceOpName(op), n * esize, [=, &comm] {
+    ops.push_back({std::string("all_reduce_") + comm::ReduceOpName(op), n * esize, [=, &comm](double* secs) {
       auto base = at::fmod(idx, 7);
       auto t = (base + r).to(dt);
-      comm.AllReduce(t, {op})->Wait();
+      Timed(secs, [&] { comm.AllReduce(t, {op})->Wait(); });
       at::Tensor want = op == comm::ReduceOp::kSum   ? base * w + w * (w - 1) / 2.0
                         : op == comm::ReduceOp::kAvg ? base + (w - 1) / 2.0
                                                      : base + (w - 1);
       return Mismatch(t, want);
     }});
   }
-  ops.push_back({"all_gather", (n / w) * esize, [=, &comm] {
+  ops.push_back({"all_gather", (n / w) * esize, [=, &comm](double* secs) {
     auto local = at::fmod(at::arange(n / w, f), 4);
     auto in = (local + 4 * r).to(dt);
     auto out = at::empty({n}, in.options());
-    comm.AllGather(out, in)->Wait();
+    Timed(secs, [&] { comm.AllGather(out, in)->Wait(); });
     auto want = at::cat(std::vector<at::Tensor>(static_cast<size_t>(w), local)) +
                 4 * at::arange(w, f).repeat_interleave(n / w);
     return Mismatch(out, want);
   }});
-  ops.push_back({"reduce_scatter", n * esize, [=, &comm] {
+  ops.push_back({"reduce_scatter", n * esize, [=, &comm](double* secs) {
     auto base = at::fmod(idx, 5);
     auto in = (base + r).to(dt);
     auto out = at::empty({n / w}, in.options());
-    comm.ReduceScatter(out, in)->Wait();
+    Timed(secs, [&] { comm.ReduceScatter(out, in)->Wait(); });
     auto want = base.slice(0, r * (n / w), (r + 1) * (n / w)) * w + w * (w - 1) / 2.0;
     return Mismatch(out, want);
   }});
-  ops.push_back({"all_to_all", n * esize, [=, &comm] {
+  ops.push_back({"all_to_all", n * esize, [=, &comm](double* secs) {
     // chunk q holds r*w + q; rank r receives q*w + r from q.
     auto in = (at::arange(w, f) + r * w).repeat_interleave(n / w).to(dt);
     auto out = at::empty_like(in);
-    comm.AllToAll(out, in)->Wait();
+    Timed(secs, [&] { comm.AllToAll(out, in)->Wait(); });
     auto want = (at::arange(w, f) * w + r).repeat_interleave(n / w);
     return Mismatch(out, want);
   }});
@@ -84,7 +93,7 @@ std::vector<Op> MakeOps(comm::Communicator& comm, const CommCheckOptions& o) {
   const auto rows = [=](int64_t from, int64_t to) { return ((from + 2 * to) % 3) * k + 1; };
   int64_t uneven_rows = 0;
   for (int64_t q = 0; q < w; ++q) uneven_rows += rows(r, q);
-  ops.push_back({"all_to_all_uneven", uneven_rows * cols * esize, [=, &comm] {
+  ops.push_back({"all_to_all_uneven", uneven_rows * cols * esize, [=, &comm](double* secs) {
     std::vector<int64_t> splits;
     std::vector<at::Tensor> parts, want;
     for (int64_t q = 0; q < w; ++q) {
@@ -92,7 +101,9 @@ std::vector<Op> MakeOps(comm::Communicator& comm, const CommCheckOptions& o) {
       parts.push_back(at::full({rows(r, q), cols}, static_cast<double>(r * w + q), f));
       want.push_back(at::full({rows(q, r), cols}, static_cast<double>(q * w + r), f));
     }
-    auto result = comm::AllToAllExchange(comm, at::cat(parts).to(dt), splits);
+    auto input = at::cat(parts).to(dt);
+    comm::AllToAllResult result;
+    Timed(secs, [&] { result = comm::AllToAllExchange(comm, input, splits); });
     for (int64_t q = 0; q < w; ++q) {
       if (result.output_split_sizes[q] != rows(q, r)) {
         return "received " + std::to_string(result.output_split_sizes[q]) + " rows from rank " +
@@ -101,15 +112,15 @@ std::vector<Op> MakeOps(comm::Communicator& comm, const CommCheckOptions& o) {
     }
     return Mismatch(result.output, at::cat(want));
   }});
-  ops.push_back({"broadcast", n * esize, [=, &comm] {
+  ops.push_back({"broadcast", n * esize, [=, &comm](double* secs) {
     const int root = static_cast<int>(w - 1);
     auto want = at::fmod(idx, 9);
     auto t = (r == root ? want : at::full({n}, -1.0, f)).to(dt);
-    comm.Broadcast(t, {root})->Wait();
+    Timed(secs, [&] { comm.Broadcast(t, {root})->Wait(); });
     return Mismatch(t, want);
   }});
-  ops.push_back({"barrier", 0, [&comm] {
-    comm.Barrier()->Wait();
+  ops.push_back({"barrier", 0, [&comm](double* secs) {
+    Timed(secs, [&] { comm.Barrier()->Wait(); });
     return std::string();
   }});
   return ops;
@@ -127,10 +138,9 @@ std::vector<CommCheckResult> RunCommCheck(comm::Communicator& comm,
       CommCheckResult& res = results[i];
       res.op = ops[i].name;
       res.bytes = ops[i].bytes;
-      std::string error = ops[i].run();  // checked warm-up
-      const auto t0 = Clock::now();
-      for (int it = 0; it < options.iters && error.empty(); ++it) error = ops[i].run();
-      const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+      double warmup = 0, dt = 0;
+      std::string error = ops[i].run(&warmup);  // checked warm-up
+      for (int it = 0; it < options.iters && error.empty(); ++it) error = ops[i].run(&dt);
       res.seconds = dt / std::max(1, options.iters);
       res.bytes_per_s = res.seconds > 0 ? static_cast<double>(res.bytes) / res.seconds : 0;
       if (!error.empty() && res.ok) res.ok = false, res.error = error;
