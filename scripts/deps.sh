@@ -11,9 +11,10 @@ APT_PACKAGES=(
   libcli11-dev libspdlog-dev libopenmpi-dev openmpi-bin libsentencepiece-dev
   libgloo-dev procps
   libglfw3-dev libimgui-dev xvfb
+  libpcre2-dev libutf8proc-dev golang-github-colinmarc-hdfs-dev
 )
 TORCH_VERSION=2.13.0
-PY_REQUIREMENTS=(numpy)
+PY_REQUIREMENTS=(numpy "transformers==4.57.1" safetensors)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -38,3 +39,6 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.loom-deps-*
   touch "$stamp"
 fi
+
+# Real assets (tokenizers, texts) that ship in packages: scripts/assets.sh.
+if [ -f scripts/assets.sh ]; then bash scripts/assets.sh; fi

@@ -56,4 +56,6 @@ void AddCommCheckCommand(CLI::App& app, int* exit_code) {
   });
 }
 
+LOOM_REGISTER_COMMAND(90, AddCommCheckCommand);
+
 }  // namespace loom::cli

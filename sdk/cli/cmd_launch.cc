@@ -25,4 +25,6 @@ void AddLaunchCommand(CLI::App& app, int* exit_code) {
   });
 }
 
+LOOM_REGISTER_COMMAND(10, AddLaunchCommand);
+
 }  // namespace loom::cli

@@ -25,4 +25,6 @@ void AddPlanCommand(CLI::App& app, int* exit_code) {
   });
 }
 
+LOOM_REGISTER_COMMAND(80, AddPlanCommand);
+
 }  // namespace loom::cli

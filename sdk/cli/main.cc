@@ -1,5 +1,6 @@
 // `loom`: the command-line front end of the SDK. Errors are printed as
 // "loom: error: ..." with exit codes 2 (bad input) and 3 (distributed failure).
+#include <algorithm>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -7,14 +8,22 @@
 #include "ops/base/error.h"
 #include "sdk/cli/commands.h"
 
+namespace loom::cli {
+std::vector<RegisteredCommand>& CommandRegistry() {
+  static std::vector<RegisteredCommand> registry;
+  return registry;
+}
+}  // namespace loom::cli
+
 int main(int argc, char** argv) {
   CLI::App app{"Loom: train any-to-any models at scale, natively in C++", "loom"};
   app.set_version_flag("--version", std::string("loom ") + LOOM_VERSION_STRING);
   app.require_subcommand(1);
   int exit_code = 0;
-  loom::cli::AddLaunchCommand(app, &exit_code);
-  loom::cli::AddCommCheckCommand(app, &exit_code);
-  loom::cli::AddPlanCommand(app, &exit_code);
+  auto commands = loom::cli::CommandRegistry();
+  std::sort(commands.begin(), commands.end(),
+            [](const auto& a, const auto& b) { return a.order < b.order; });
+  for (const auto& command : commands) command.add(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,117 @@
+// DecoderLM: the dense decoder LM shared by llama, qwen2 and qwen3 (they differ
+// only in flags: qkv biases, qk-norm, tied embeddings, RoPE scaling).
+// Parameter names are Hugging Face's, so named_parameters() maps 1:1 onto
+// safetensors: model.embed_tokens.weight, model.layers.{i}.self_attn.q_proj.weight,
+// ..., model.norm.weight, lm_head.weight (absent when tied).
+//
+// Legend: B batch rows, T positions, C hidden, H heads, K kv heads, D head dim,
+// V vocab.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+
+#include "models/core/module.h"
+#include "models/llm/llm_config.h"
+#include "ops/attention/attention.h"
+
+namespace loom::models {
+
+// What one forward needs besides the weights.
+struct DecoderInputs {
+  at::Tensor input_ids;     // (B, T) int64
+  at::Tensor position_ids;  // (B, T) int64; undefined = 0..T-1
+  at::Tensor doc_ids;       // (B, T) int64 packed-document ids (-1 padding); undefined = one doc
+};
+
+class RmsNormModule : public Module {
+ public:
+  RmsNormModule(int64_t dim, double eps);
+  at::Tensor forward(const at::Tensor& x);
+  at::Tensor weight;
+
+ private:
+  double eps_;
+};
+
+class Attention : public Module {
+ public:
+  explicit Attention(const LlmConfig& c);
+  // x (B, T, C), cos/sin (B, T, D) -> (B, T, C)
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                     const ops::AttentionInputs& inputs, ops::AttentionBackend& backend);
+  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  std::shared_ptr<RmsNormModule> q_norm, k_norm;  // qwen3 only
+
+ private:
+  int64_t heads_, kv_heads_, head_dim_;
+};
+
+class Mlp : public Module {
+ public:
+  explicit Mlp(const LlmConfig& c);
+  at::Tensor forward(const at::Tensor& x);  // SwiGLU: down(silu(gate(x)) * up(x))
+  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+
+// One transformer block; the FSDP / recompute unit (hooks run around forward).
+class DecoderLayer : public Module {
+ public:
+  explicit DecoderLayer(const LlmConfig& c);
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                     const ops::AttentionInputs& inputs, ops::AttentionBackend& backend);
+  std::shared_ptr<Attention> self_attn;
+  std::shared_ptr<Mlp> mlp;
+  std::shared_ptr<RmsNormModule> input_layernorm, post_attention_layernorm;
+};
+
+class DecoderBody : public Module {
+ public:
+  explicit DecoderBody(const LlmConfig& c);
+  torch::nn::Embedding embed_tokens{nullptr};
+  std::vector<std::shared_ptr<DecoderLayer>> layers;
+  std::shared_ptr<RmsNormModule> norm;
+};
+
+class DecoderLM : public Module {
+ public:
+  explicit DecoderLM(const LlmConfig& config);
+
+  // Final hidden states (B, T, C), after the last norm.
+  at::Tensor Hidden(const DecoderInputs& in);
+  // Logits (B, T, V): materialises the full vocab; for inference and tests.
+  at::Tensor Logits(const DecoderInputs& in);
+  // Sum of token losses over labels != -100 (chunked, never (B*T, V) logits).
+  at::Tensor LossSum(const DecoderInputs& in, const at::Tensor& labels, int64_t chunk_size);
+
+  // The output projection (V, C): lm_head, or the embedding when tied.
+  at::Tensor OutputWeight() const;
+
+  // HF-initialised random weights: normal(0, initializer_range), norms 1, biases 0.
+  void InitWeights(uint64_t seed);
+  // Copies every parameter from a checkpoint (names must match exactly; a
+  // missing or extra or mis-shaped tensor is a ConfigError naming it).
+  void LoadFrom(const std::string& checkpoint_file_or_dir);
+  // (name, tensor) pairs in HF naming, ready for SaveCheckpoint.
+  std::vector<std::pair<std::string, at::Tensor>> StateForExport() const;
+
+  void SetAttentionBackend(std::shared_ptr<ops::AttentionBackend> backend) { attention_ = std::move(backend); }
+
+  const LlmConfig& config() const { return config_; }
+  std::shared_ptr<DecoderBody> model;
+  torch::nn::Linear lm_head{nullptr};  // null when tied
+
+ private:
+  LlmConfig config_;
+  at::Tensor inv_freq_;  // (D/2) fp32, not a parameter
+  std::shared_ptr<ops::AttentionBackend> attention_;
+};
+
+// Loads a Hugging Face model directory (config.json + safetensors).
+std::shared_ptr<DecoderLM> LoadDecoderLM(const std::string& dir);
+
+}  // namespace loom::models

@@ -1,0 +1,22 @@
+// Greedy decoding and Hugging Face export for DecoderLM.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "models/llm/decoder_lm.h"
+
+namespace loom::models {
+
+// Appends up to `max_new_tokens` argmax tokens to `prompt`; stops after
+// `eos_id` when it is >= 0. Recomputes the full prefix each step (no KV
+// cache): exact and simple, O(n^2) - fine for the sizes Loom samples from.
+std::vector<int64_t> GreedyGenerate(DecoderLM& model, const std::vector<int64_t>& prompt,
+                                    int64_t max_new_tokens, int64_t eos_id = -1);
+
+// Writes `dir`/config.json and model.safetensors (fp32, or `dtype`), a
+// directory `transformers.AutoModelForCausalLM.from_pretrained` loads.
+void SaveHfModel(const DecoderLM& model, const std::string& dir,
+                 at::ScalarType dtype = at::kFloat);
+
+}  // namespace loom::models

@@ -1,0 +1,48 @@
+// LlmConfig: the architecture of a dense decoder LM, read from and written to
+// Hugging Face config.json (llama, qwen2, qwen3 model types).
+//
+// Parsing is strict: a key Loom does not implement, or a value it cannot honour
+// (e.g. hidden_act != silu, sliding-window attention), is a loom::ConfigError
+// naming the file, the key and the fix; keys that do not change the math
+// (architectures, use_cache, token ids, ...) are accepted.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "ops/rope/rope.h"
+
+namespace loom::models {
+
+struct LlmConfig {
+  std::string model_type = "qwen3";  // llama | qwen2 | qwen3
+  int64_t vocab_size = 151936;
+  int64_t hidden_size = 256;
+  int64_t intermediate_size = 768;
+  int64_t num_hidden_layers = 4;
+  int64_t num_attention_heads = 4;
+  int64_t num_key_value_heads = 2;
+  int64_t head_dim = 64;
+  int64_t max_position_embeddings = 4096;
+  double rope_theta = 1000000.0;
+  ops::RopeScaling rope_scaling;
+  double rms_norm_eps = 1e-6;
+  bool tie_word_embeddings = true;
+  bool attention_bias = false;  // q/k/v/o biases (llama flag); qwen2: q/k/v always
+  bool mlp_bias = false;
+  bool qk_norm = false;         // RMSNorm over each head of q and k (qwen3)
+  double initializer_range = 0.02;
+  int64_t bos_token_id = -1;
+  int64_t eos_token_id = -1;
+
+  // Checks internal consistency (heads divide, ...); throws ConfigError.
+  void Validate(const std::string& source) const;
+  int64_t NumParameters() const;
+};
+
+LlmConfig LlmConfigFromJson(const nlohmann::json& j, const std::string& source);
+LlmConfig LoadLlmConfig(const std::string& config_json_path);
+nlohmann::json LlmConfigToJson(const LlmConfig& c);
+
+}  // namespace loom::models

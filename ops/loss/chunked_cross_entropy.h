@@ -1,0 +1,21 @@
+// Cross-entropy of a linear head without materialising [tokens x vocab] logits.
+//
+//   hidden (N, C), weight (V, C), labels (N) int64 (kIgnore = -100 skipped)
+//   -> scalar fp32: SUM over non-ignored tokens of -log softmax(hidden W^T)[label]
+//
+// Forward and backward walk the tokens in chunks of `chunk_size`, so peak extra
+// memory is chunk_size x V floats; backward recomputes each chunk's logits
+// (it keeps only the per-token logsumexp). The caller divides by the global
+// label-token count, which is what makes every parallel layout agree.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+namespace loom::ops {
+
+constexpr int64_t kIgnoreLabel = -100;
+
+at::Tensor ChunkedCrossEntropySum(const at::Tensor& hidden, const at::Tensor& weight,
+                                  const at::Tensor& labels, int64_t chunk_size);
+
+}  // namespace loom::ops

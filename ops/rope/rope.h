@@ -1,0 +1,31 @@
+// Rotary position embeddings (RoPE), HF-compatible ("rotate_half" layout).
+//
+//   RopeScaling     none, or llama3-style frequency scaling
+//   InverseFrequencies(head_dim, theta, scaling) -> inv_freq (head_dim/2), fp32
+//   RopeCosSin(position_ids (B,T), inv_freq)    -> cos, sin (B, T, head_dim), fp32
+//   ApplyRope(x (B, H, T, D), cos, sin)         -> (B, H, T, D) in x's dtype
+#pragma once
+
+#include <string>
+#include <utility>
+
+#include <ATen/core/Tensor.h>
+
+namespace loom::ops {
+
+struct RopeScaling {
+  std::string type = "default";  // "default" | "llama3"
+  double factor = 1.0;
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+  int64_t original_max_position_embeddings = 8192;
+};
+
+at::Tensor InverseFrequencies(int64_t head_dim, double theta, const RopeScaling& scaling);
+
+std::pair<at::Tensor, at::Tensor> RopeCosSin(const at::Tensor& position_ids,
+                                             const at::Tensor& inv_freq);
+
+at::Tensor ApplyRope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+
+}  // namespace loom::ops

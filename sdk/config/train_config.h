@@ -1,0 +1,78 @@
+// TrainConfig: the typed form of a Loom training config (YAML + dotted
+// command-line overrides). Every key, its type, default and meaning is listed
+// in sdk/config/train_config.cc (the schema) and docs/config.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace loom::config {
+
+struct ModelConfig {
+  // Either a Hugging Face model directory (config.json + *.safetensors) ...
+  std::string path;  // "" = build from the fields below with random init
+  // ... or an architecture described here (HF config.json names).
+  std::string family = "qwen3";  // qwen3 | qwen2 | llama
+  int64_t vocab_size = 151936;
+  int64_t hidden_size = 256;
+  int64_t intermediate_size = 768;
+  int64_t num_hidden_layers = 4;
+  int64_t num_attention_heads = 4;
+  int64_t num_key_value_heads = 2;
+  int64_t head_dim = 64;
+  int64_t max_position_embeddings = 4096;
+  double rope_theta = 1000000.0;
+  double rms_norm_eps = 1e-6;
+  bool tie_word_embeddings = true;
+};
+
+struct DataConfig {
+  std::string train;           // prefix of a dataset built by `loom data build`
+  std::string eval;            // prefix of the held-out split ("" = none)
+  std::string tokenizer;       // path to tokenizer.json (for generate/samples)
+  int64_t seq_len = 256;       // positions per packed row
+  int64_t micro_batch_size = 4;  // rows per micro-batch
+};
+
+struct TrainConfig {
+  int64_t steps = 100;
+  double lr = 3e-4;
+  double min_lr_ratio = 0.1;   // final lr = lr * min_lr_ratio (cosine/linear)
+  int64_t warmup_steps = 10;
+  std::string schedule = "cosine";  // cosine | linear | constant
+  double weight_decay = 0.1;
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  double grad_clip = 1.0;      // global-norm clip; 0 = off
+  int64_t grad_accum = 1;      // micro-batches per optimizer step
+  int64_t seed = 1234;
+  std::string dtype = "fp32";  // fp32 | bf16 (autocast compute, fp32 master)
+  int64_t loss_chunk_size = 1024;  // tokens per chunk of the chunked cross-entropy
+  int64_t eval_every = 0;      // steps between evaluations; 0 = off
+  int64_t eval_batches = 4;
+  int64_t log_every = 1;
+};
+
+struct RunConfig {
+  std::string name = "run";
+  std::string dir = "runs";            // checkpoints / exports go under dir/name
+  std::string db = "runs/loom.sqlite"; // the SQLite run store
+};
+
+struct ParallelConfig {
+  int64_t dp_replicate = 1;
+  int64_t dp_shard = -1;  // -1: the rest of the world
+  int64_t sp = 1;
+  int64_t ep = 1;
+};
+
+struct LoomConfig {
+  ModelConfig model;
+  DataConfig data;
+  TrainConfig train;
+  RunConfig run;
+  ParallelConfig parallel;
+};
+
+}  // namespace loom::config

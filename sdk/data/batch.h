@@ -1,0 +1,30 @@
+// PackedBatch: what the data pipeline hands the trainer for one micro-batch.
+//
+// Several documents are packed into each row; `doc_ids` marks which document
+// each position belongs to so attention never crosses documents, and
+// `position_ids` restart at 0 at every document start. Shapes (B rows, T
+// positions), all int64 on CPU:
+//   input_ids     (B, T)  token ids; padding positions hold pad_id
+//   labels        (B, T)  next-token targets, -100 where no loss is taken
+//                         (padding, and the last position of each document)
+//   position_ids  (B, T)  0,1,2,... within each document; 0 on padding
+//   doc_ids       (B, T)  document index within the row (0,1,2,...); -1 on padding
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+namespace loom::data {
+
+constexpr int64_t kIgnoreIndex = -100;
+
+struct PackedBatch {
+  at::Tensor input_ids;
+  at::Tensor labels;
+  at::Tensor position_ids;
+  at::Tensor doc_ids;
+
+  int64_t rows() const { return input_ids.size(0); }
+  int64_t seq_len() const { return input_ids.size(1); }
+};
+
+}  // namespace loom::data

@@ -1,0 +1,84 @@
+#include "sdk/train/train_step.h"
+
+#include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
+#include <torch/nn/utils/clip_grad.h>
+
+#include "ops/base/error.h"
+
+namespace loom::train {
+namespace {
+
+// Enables CPU bf16 autocast for its lifetime.
+class AutocastGuard {
+ public:
+  explicit AutocastGuard(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+    prev_enabled_ = at::autocast::is_autocast_enabled(at::kCPU);
+    prev_dtype_ = at::autocast::get_autocast_dtype(at::kCPU);
+    at::autocast::set_autocast_enabled(at::kCPU, true);
+    at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+  }
+  ~AutocastGuard() {
+    if (!enabled_) return;
+    at::autocast::set_autocast_enabled(at::kCPU, prev_enabled_);
+    at::autocast::set_autocast_dtype(at::kCPU, prev_dtype_);
+    at::autocast::clear_cache();
+  }
+
+ private:
+  bool enabled_;
+  bool prev_enabled_ = false;
+  at::ScalarType prev_dtype_ = at::kBFloat16;
+};
+
+}  // namespace
+
+models::DecoderInputs InputsOf(const data::PackedBatch& b) {
+  return {b.input_ids, b.position_ids, b.doc_ids};
+}
+
+int64_t CountLabelTokens(const std::vector<data::PackedBatch>& micro) {
+  int64_t n = 0;
+  for (const auto& b : micro) n += (b.labels != data::kIgnoreIndex).sum().item<int64_t>();
+  return n;
+}
+
+StepStats TrainStep(models::DecoderLM& model, torch::optim::Optimizer& optimizer,
+                    const std::vector<data::PackedBatch>& micro, const StepOptions& o) {
+  StepStats stats;
+  stats.label_tokens = o.global_label_tokens >= 0 ? o.global_label_tokens : CountLabelTokens(micro);
+  if (stats.label_tokens == 0) {
+    throw ConfigError(ErrorWithFix("a training step has no label tokens",
+                                   "use longer documents or a larger data.seq_len"));
+  }
+  optimizer.zero_grad();
+  double loss_sum = 0;
+  for (const auto& b : micro) {
+    at::Tensor loss;
+    {
+      AutocastGuard autocast(o.bf16);
+      loss = model.LossSum(InputsOf(b), b.labels, o.loss_chunk_size);
+    }
+    (loss / static_cast<double>(stats.label_tokens)).backward();
+    loss_sum += loss.item<double>();
+    stats.tokens += b.doc_ids.defined() ? (b.doc_ids >= 0).sum().item<int64_t>() : b.input_ids.numel();
+  }
+  stats.loss = loss_sum / static_cast<double>(stats.label_tokens);
+  const double max_norm = o.grad_clip > 0 ? o.grad_clip : std::numeric_limits<double>::infinity();
+  stats.grad_norm = torch::nn::utils::clip_grad_norm_(model.parameters(), max_norm);
+  optimizer.step();
+  return stats;
+}
+
+double EvalLoss(models::DecoderLM& model, const std::vector<data::PackedBatch>& batches,
+                const StepOptions& o) {
+  torch::NoGradGuard no_grad;
+  AutocastGuard autocast(o.bf16);
+  double sum = 0;
+  const int64_t count = CountLabelTokens(batches);
+  for (const auto& b : batches) sum += model.LossSum(InputsOf(b), b.labels, o.loss_chunk_size).item<double>();
+  return count > 0 ? sum / static_cast<double>(count) : 0.0;
+}
+
+}  // namespace loom::train

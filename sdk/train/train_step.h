@@ -1,0 +1,44 @@
+// One optimizer step over a list of micro-batches (gradient accumulation).
+//
+// The loss of a step is SUM(token losses over every micro-batch) divided by
+// the number of label tokens in the whole step (`global_label_tokens`, which
+// a data-parallel caller sets to the count across ranks), so accumulation and
+// any parallel layout give the same loss and gradients as one big batch.
+#pragma once
+
+#include <vector>
+
+#include <torch/optim/optimizer.h>
+
+#include "models/llm/decoder_lm.h"
+#include "sdk/data/batch.h"
+
+namespace loom::train {
+
+struct StepOptions {
+  double grad_clip = 1.0;        // global-norm clip; 0 = off (norm still reported)
+  int64_t loss_chunk_size = 1024;
+  bool bf16 = false;             // CPU autocast to bf16 for compute; fp32 master weights
+  int64_t global_label_tokens = -1;  // -1: count the label tokens of `micro`
+};
+
+struct StepStats {
+  double loss = 0;         // mean token loss of the step
+  double grad_norm = 0;    // global gradient norm before clipping
+  int64_t label_tokens = 0;
+  int64_t tokens = 0;      // non-padding input tokens
+};
+
+int64_t CountLabelTokens(const std::vector<data::PackedBatch>& micro);
+
+// Forward + backward over every micro-batch, clip, optimizer step.
+StepStats TrainStep(models::DecoderLM& model, torch::optim::Optimizer& optimizer,
+                    const std::vector<data::PackedBatch>& micro, const StepOptions& options);
+
+// Mean token loss without gradients (evaluation).
+double EvalLoss(models::DecoderLM& model, const std::vector<data::PackedBatch>& batches,
+                const StepOptions& options);
+
+models::DecoderInputs InputsOf(const data::PackedBatch& batch);
+
+}  // namespace loom::train
