@@ -106,9 +106,13 @@ at::Tensor DecoderLM::Hidden(const DecoderInputs& in) {
   auto [cos, sin] = ops::RopeCosSin(positions, inv_freq_);
   ops::AttentionInputs attn;
   attn.doc_ids = in.doc_ids;
-  auto h = model->embed_tokens(in.input_ids);
-  for (auto& layer : model->layers) h = layer->forward(h, cos, sin, attn, *attention_);
-  return model->norm->forward(h);
+  // The root's hooks run around the whole forward (e.g. FSDP gathers the
+  // embedding, final norm and head here).
+  return CallWithHooks(in.input_ids, [&](const at::Tensor& ids) {
+    auto h = model->embed_tokens(ids);
+    for (auto& layer : model->layers) h = layer->forward(h, cos, sin, attn, *attention_);
+    return model->norm->forward(h);
+  });
 }
 
 at::Tensor DecoderLM::Logits(const DecoderInputs& in) {

@@ -10,6 +10,12 @@ std::unique_ptr<torch::optim::AdamW> BuildAdamW(const std::vector<at::Tensor>& p
                                                 const config::TrainConfig& c) {
   std::vector<at::Tensor> decay, no_decay;
   for (const auto& p : parameters) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+  return BuildAdamW(decay, no_decay, c);
+}
+
+std::unique_ptr<torch::optim::AdamW> BuildAdamW(const std::vector<at::Tensor>& decay,
+                                                const std::vector<at::Tensor>& no_decay,
+                                                const config::TrainConfig& c) {
   auto options = [&](double wd) {
     return std::make_unique<torch::optim::AdamWOptions>(
         torch::optim::AdamWOptions(c.lr).betas({c.beta1, c.beta2}).eps(c.eps).weight_decay(wd));

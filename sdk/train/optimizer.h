@@ -16,6 +16,10 @@ namespace loom::train {
 
 std::unique_ptr<torch::optim::AdamW> BuildAdamW(const std::vector<at::Tensor>& parameters,
                                                 const config::TrainConfig& c);
+// With the groups given explicitly (e.g. FSDP's flat shards).
+std::unique_ptr<torch::optim::AdamW> BuildAdamW(const std::vector<at::Tensor>& decay,
+                                                const std::vector<at::Tensor>& no_decay,
+                                                const config::TrainConfig& c);
 
 // Learning rate for 0-based `step`: linear warmup over warmup_steps to lr, then
 // cosine / linear decay to lr * min_lr_ratio at `steps`, or constant.

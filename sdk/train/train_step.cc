@@ -46,8 +46,11 @@ int64_t CountLabelTokens(const std::vector<data::PackedBatch>& micro) {
 
 StepStats TrainStep(models::DecoderLM& model, torch::optim::Optimizer& optimizer,
                     const std::vector<data::PackedBatch>& micro, const StepOptions& o) {
+  const auto sum = [&](double v) { return o.sum_over_data_ranks ? o.sum_over_data_ranks(v) : v; };
   StepStats stats;
-  stats.label_tokens = o.global_label_tokens >= 0 ? o.global_label_tokens : CountLabelTokens(micro);
+  stats.label_tokens = o.global_label_tokens >= 0
+                           ? o.global_label_tokens
+                           : static_cast<int64_t>(sum(static_cast<double>(CountLabelTokens(micro))));
   if (stats.label_tokens == 0) {
     throw ConfigError(ErrorWithFix("a training step has no label tokens",
                                    "use longer documents or a larger data.seq_len"));
@@ -64,9 +67,14 @@ StepStats TrainStep(models::DecoderLM& model, torch::optim::Optimizer& optimizer
     loss_sum += loss.item<double>();
     stats.tokens += b.doc_ids.defined() ? (b.doc_ids >= 0).sum().item<int64_t>() : b.input_ids.numel();
   }
-  stats.loss = loss_sum / static_cast<double>(stats.label_tokens);
-  const double max_norm = o.grad_clip > 0 ? o.grad_clip : std::numeric_limits<double>::infinity();
-  stats.grad_norm = torch::nn::utils::clip_grad_norm_(model.parameters(), max_norm);
+  stats.loss = sum(loss_sum) / static_cast<double>(stats.label_tokens);
+  if (o.finish_gradients) o.finish_gradients();
+  if (o.clip_grad_norm) {
+    stats.grad_norm = o.clip_grad_norm(o.grad_clip);
+  } else {
+    const double max_norm = o.grad_clip > 0 ? o.grad_clip : std::numeric_limits<double>::infinity();
+    stats.grad_norm = torch::nn::utils::clip_grad_norm_(model.parameters(), max_norm);
+  }
   optimizer.step();
   return stats;
 }

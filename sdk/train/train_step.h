@@ -6,6 +6,7 @@
 // any parallel layout give the same loss and gradients as one big batch.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include <torch/optim/optimizer.h>
@@ -20,6 +21,12 @@ struct StepOptions {
   int64_t loss_chunk_size = 1024;
   bool bf16 = false;             // CPU autocast to bf16 for compute; fp32 master weights
   int64_t global_label_tokens = -1;  // -1: count the label tokens of `micro`
+  // Data-parallel hooks (defaults: one process). Sum a value over the data
+  // ranks (label counts, loss sums); finish gradients (e.g. HSDP replica
+  // all-reduce) and clip them, returning the global norm before clipping.
+  std::function<double(double)> sum_over_data_ranks;
+  std::function<void()> finish_gradients;
+  std::function<double(double max_norm)> clip_grad_norm;
 };
 
 struct StepStats {
