@@ -34,6 +34,8 @@ class Module : public torch::nn::Module {
 
  protected:
   // Modules call their computation through this: input (any shape) -> output.
+  // `body` must own what it captures (by value): a wrapper may keep it and run
+  // it again later (activation recompute re-runs it during backward).
   at::Tensor CallWithHooks(const at::Tensor& input, const Body& body) {
     for (auto& hook : pre_hooks_) hook(*this);
     at::Tensor out = wrapper_ ? wrapper_(*this, body, input) : body(input);

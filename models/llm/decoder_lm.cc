@@ -55,7 +55,9 @@ Mlp::Mlp(const LlmConfig& c) : Module("Mlp") {
   down_proj = register_module("down_proj", lin(c.intermediate_size, c.hidden_size));
 }
 
-at::Tensor Mlp::forward(const at::Tensor& x) { return down_proj(at::silu(gate_proj(x)) * up_proj(x)); }
+at::Tensor Mlp::forward(const at::Tensor& x) {
+  return CallWithHooks(x, [this](const at::Tensor& h) { return down_proj(at::silu(gate_proj(h)) * up_proj(h)); });
+}
 
 DecoderLayer::DecoderLayer(const LlmConfig& c) : Module("DecoderLayer") {
   self_attn = register_module("self_attn", std::make_shared<Attention>(c));
@@ -67,8 +69,10 @@ DecoderLayer::DecoderLayer(const LlmConfig& c) : Module("DecoderLayer") {
 
 at::Tensor DecoderLayer::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                                  const ops::AttentionInputs& inputs, ops::AttentionBackend& backend) {
-  return CallWithHooks(x, [&](const at::Tensor& h) {
-    auto a = h + self_attn->forward(input_layernorm->forward(h), cos, sin, inputs, backend);
+  // The body owns its captures: a recompute wrapper runs it again in backward.
+  ops::AttentionBackend* attention = &backend;
+  return CallWithHooks(x, [this, cos, sin, inputs, attention](const at::Tensor& h) {
+    auto a = h + self_attn->forward(input_layernorm->forward(h), cos, sin, inputs, *attention);
     return a + mlp->forward(post_attention_layernorm->forward(a));
   });
 }

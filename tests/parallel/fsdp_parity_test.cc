@@ -10,6 +10,7 @@
 
 #include "parallel/fsdp/fsdp.h"
 #include "parallel/mesh/process_groups.h"
+#include "parallel/recompute/recompute.h"
 #include "sdk/train/optimizer.h"
 #include "sdk/train/train_step.h"
 #include "tests/testing/multi_rank.h"
@@ -87,6 +88,7 @@ struct Layout {
   const char* name;
   int world, dp_replicate, accum;
   bool reshard;
+  parallel::RecomputePolicy recompute = parallel::RecomputePolicy::kNone;
 };
 
 class FsdpParityTest : public ::testing::TestWithParam<Layout> {};
@@ -101,6 +103,7 @@ TEST_P(FsdpParityTest, TwentyStepsMatchOneProcess) {
     auto groups = parallel::BuildProcessGroups(state, world);
     auto model = std::make_shared<models::DecoderLM>(TinyQwen3());
     model->InitWeights(11);
+    parallel::ApplyRecompute(*model, l.recompute);
     parallel::FsdpModel fsdp(model, groups, {l.reshard});
     auto opt = train::BuildAdamW(fsdp.ShardParameters(true), fsdp.ShardParameters(false), Optim());
     train::StepOptions so;
@@ -139,7 +142,10 @@ TEST_P(FsdpParityTest, TwentyStepsMatchOneProcess) {
 INSTANTIATE_TEST_SUITE_P(Layouts, FsdpParityTest,
                          ::testing::Values(Layout{"fsdp4", 4, 1, 1, true}, Layout{"hsdp2x2", 4, 2, 1, true},
                                            Layout{"fsdp2_accum2", 2, 1, 2, true},
-                                           Layout{"fsdp4_no_reshard", 4, 1, 1, false}),
+                                           Layout{"fsdp4_no_reshard", 4, 1, 1, false},
+                                           Layout{"fsdp4_full_recompute", 4, 1, 1, true, parallel::RecomputePolicy::kFull},
+                                           Layout{"fsdp2_selective_recompute", 2, 1, 1, true,
+                                                  parallel::RecomputePolicy::kSelective}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

@@ -1,0 +1,68 @@
+#include "parallel/recompute/recompute.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include "ops/base/error.h"
+
+namespace loom::parallel {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+struct BodyHolder : torch::CustomClassHolder {
+  explicit BodyHolder(models::Module::Body b) : body(std::move(b)) {}
+  models::Module::Body body;
+};
+
+struct CheckpointFn : torch::autograd::Function<CheckpointFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input, c10::IValue body) {
+    ctx->saved_data["body"] = body;
+    ctx->save_for_backward({input});
+    torch::NoGradGuard no_grad;
+    return c10::static_intrusive_pointer_cast<BodyHolder>(body.toCapsule())->body(input);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto input = ctx->get_saved_variables()[0].detach().requires_grad_(true);
+    const auto& body = c10::static_intrusive_pointer_cast<BodyHolder>(ctx->saved_data["body"].toCapsule())->body;
+    at::Tensor output;
+    {
+      torch::AutoGradMode enable(true);
+      output = body(input);
+    }
+    torch::autograd::backward({output}, {grads[0]});
+    return {input.grad(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor Checkpoint(const models::Module::Body& body, const at::Tensor& input) {
+  if (!torch::GradMode::is_enabled()) return body(input);
+  return CheckpointFn::apply(input, c10::IValue::make_capsule(c10::make_intrusive<BodyHolder>(body)));
+}
+
+RecomputePolicy ParseRecomputePolicy(const std::string& name) {
+  if (name == "none") return RecomputePolicy::kNone;
+  if (name == "full") return RecomputePolicy::kFull;
+  if (name == "selective") return RecomputePolicy::kSelective;
+  throw ConfigError(ErrorWithFix("unknown recompute policy '" + name + "'", "use none, full or selective"));
+}
+
+void ApplyRecompute(models::DecoderLM& model, RecomputePolicy policy) {
+  if (policy == RecomputePolicy::kNone) return;
+  const models::Module::Wrapper wrap = [](models::Module&, const models::Module::Body& body, const at::Tensor& x) {
+    return Checkpoint(body, x);
+  };
+  for (auto& layer : model.model->layers) {
+    if (policy == RecomputePolicy::kFull) {
+      layer->SetWrapper(wrap);
+    } else {
+      layer->mlp->SetWrapper(wrap);
+    }
+  }
+}
+
+}  // namespace loom::parallel
