@@ -25,13 +25,17 @@ std::vector<int64_t> GreedyGenerate(DecoderLM& model, const std::vector<int64_t>
 }
 
 void SaveHfModel(const DecoderLM& model, const std::string& dir, at::ScalarType dtype) {
+  SaveHfState(model.config(), model.StateForExport(), dir, dtype);
+}
+
+void SaveHfState(const LlmConfig& config, std::vector<std::pair<std::string, at::Tensor>> state,
+                 const std::string& dir, at::ScalarType dtype) {
   std::filesystem::create_directories(dir);
-  auto state = model.StateForExport();
   for (auto& [name, t] : state) t = t.to(dtype);
   SaveCheckpoint(dir, state);
-  auto config = LlmConfigToJson(model.config());
-  config["torch_dtype"] = dtype == at::kBFloat16 ? "bfloat16" : "float32";
-  std::ofstream(std::filesystem::path(dir) / "config.json") << config.dump(2) << "\n";
+  auto json = LlmConfigToJson(config);
+  json["torch_dtype"] = dtype == at::kBFloat16 ? "bfloat16" : "float32";
+  std::ofstream(std::filesystem::path(dir) / "config.json") << json.dump(2) << "\n";
 }
 
 }  // namespace loom::models

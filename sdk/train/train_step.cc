@@ -81,12 +81,14 @@ StepStats TrainStep(models::DecoderLM& model, torch::optim::Optimizer& optimizer
 
 double EvalLoss(models::DecoderLM& model, const std::vector<data::PackedBatch>& batches,
                 const StepOptions& o) {
+  const auto sum = [&](double v) { return o.sum_over_data_ranks ? o.sum_over_data_ranks(v) : v; };
   torch::NoGradGuard no_grad;
   AutocastGuard autocast(o.bf16);
-  double sum = 0;
-  const int64_t count = CountLabelTokens(batches);
-  for (const auto& b : batches) sum += model.LossSum(InputsOf(b), b.labels, o.loss_chunk_size).item<double>();
-  return count > 0 ? sum / static_cast<double>(count) : 0.0;
+  double local = 0;
+  for (const auto& b : batches) local += model.LossSum(InputsOf(b), b.labels, o.loss_chunk_size).item<double>();
+  const double count = sum(static_cast<double>(CountLabelTokens(batches)));
+  const double total = sum(local);
+  return count > 0 ? total / count : 0.0;
 }
 
 }  // namespace loom::train

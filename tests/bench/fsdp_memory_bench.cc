@@ -1,0 +1,140 @@
+// FSDP memory benchmark (run by fsdp_memory_bench.sh under `loom launch`).
+// A tracking CPU allocator counts every byte LibTorch allocates in this
+// process. Each rank reports:
+//   state_bytes  bytes held after two optimizer steps with grads kept
+//                (parameters + gradients + AdamW state: what FSDP shards)
+//   peak_bytes   the peak during those steps (adds activations and the
+//                units gathered in flight)
+// With --recompute none|full|selective on one process it reports the peak of
+// one forward+backward, to show recompute's activation saving.
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include <ATen/ATen.h>
+#include <c10/core/CPUAllocator.h>
+
+#include "models/llm/decoder_lm.h"
+#include "parallel/fsdp/fsdp.h"
+#include "parallel/mesh/process_groups.h"
+#include "parallel/recompute/recompute.h"
+#include "sdk/runtime/world.h"
+#include "sdk/train/optimizer.h"
+#include "sdk/train/train_step.h"
+
+namespace {
+
+// Wraps the default CPU allocator and tracks live and peak bytes.
+class TrackingAllocator final : public c10::Allocator {
+ public:
+  explicit TrackingAllocator(c10::Allocator* base) : base_(base) {}
+  c10::DataPtr allocate(size_t n) override {
+    auto inner = base_->allocate(n);
+    void* ptr = inner.get();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      owned_[ptr] = Held{std::move(inner), n};
+      live_ += static_cast<int64_t>(n);
+      peak_ = std::max(peak_, live_);
+    }
+    return {ptr, ptr, &TrackingAllocator::Free, c10::Device(c10::DeviceType::CPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return nullptr; }
+  void copy_data(void* dest, const void* src, std::size_t count) const override { std::memcpy(dest, src, count); }
+  int64_t live() const { std::lock_guard<std::mutex> l(mu_); return live_; }
+  int64_t peak() const { std::lock_guard<std::mutex> l(mu_); return peak_; }
+  void ResetPeak() { std::lock_guard<std::mutex> l(mu_); peak_ = live_; }
+  static TrackingAllocator* instance;
+
+ private:
+  struct Held {
+    c10::DataPtr ptr;
+    size_t bytes;
+  };
+  static void Free(void* ptr) {
+    auto* self = instance;
+    std::lock_guard<std::mutex> lock(self->mu_);
+    auto it = self->owned_.find(ptr);
+    if (it == self->owned_.end()) return;
+    self->live_ -= static_cast<int64_t>(it->second.bytes);
+    self->owned_.erase(it);  // releases the base allocation
+  }
+  c10::Allocator* base_;
+  mutable std::mutex mu_;
+  std::unordered_map<void*, Held> owned_;
+  int64_t live_ = 0, peak_ = 0;
+};
+TrackingAllocator* TrackingAllocator::instance = nullptr;
+
+loom::models::LlmConfig ParamHeavy() {
+  // ~10M parameters, tiny activations: parameters dominate.
+  loom::models::LlmConfig c;
+  c.model_type = "qwen3";
+  c.vocab_size = 4096, c.hidden_size = 384, c.intermediate_size = 1536, c.num_hidden_layers = 4;
+  c.num_attention_heads = 6, c.num_key_value_heads = 2, c.head_dim = 64, c.qk_norm = true;
+  c.tie_word_embeddings = false;
+  return c;
+}
+
+loom::data::PackedBatch Batch(int64_t rows, int64_t len) {
+  auto g = at::make_generator<at::CPUGeneratorImpl>(3);
+  loom::data::PackedBatch b;
+  b.input_ids = at::randint(4096, {rows, len}, g);
+  b.labels = at::full_like(b.input_ids, loom::data::kIgnoreIndex);
+  b.labels.slice(1, 0, -1).copy_(b.input_ids.slice(1, 1));
+  b.position_ids = at::arange(len).expand({rows, len}).contiguous();
+  return b;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  TrackingAllocator::instance = new TrackingAllocator(c10::GetDefaultCPUAllocator());
+  c10::SetCPUAllocator(TrackingAllocator::instance, /*priority=*/100);
+  auto* tracker = TrackingAllocator::instance;
+  const std::string recompute = argc > 2 && std::string(argv[1]) == "--recompute" ? argv[2] : "";
+  loom::config::TrainConfig tc;
+  if (!recompute.empty()) {
+    // Activation memory of one step at a long sequence, one process.
+    auto cfg = ParamHeavy();
+    cfg.hidden_size = 128, cfg.intermediate_size = 512, cfg.num_attention_heads = 2, cfg.head_dim = 64;
+    auto model = std::make_shared<loom::models::DecoderLM>(cfg);
+    model->InitWeights(1);
+    loom::parallel::ApplyRecompute(*model, loom::parallel::ParseRecomputePolicy(recompute));
+    auto batch = Batch(1, 2048);
+    const int64_t before = tracker->live();
+    tracker->ResetPeak();
+    auto loss = model->LossSum({batch.input_ids, batch.position_ids, at::Tensor()}, batch.labels, 512);
+    loss.backward();
+    std::printf("recompute %s activation_peak_bytes %lld\n", recompute.c_str(),
+                static_cast<long long>(tracker->peak() - before));
+    return 0;
+  }
+  const auto info = loom::runtime::WorldInfoFromEnv();
+  const int64_t baseline = tracker->live();
+  auto model = std::make_shared<loom::models::DecoderLM>(ParamHeavy());
+  model->InitWeights(1);
+  std::unique_ptr<loom::parallel::FsdpModel> fsdp;
+  std::unique_ptr<torch::optim::AdamW> opt;
+  loom::train::StepOptions so;
+  loom::parallel::ProcessGroups groups;
+  if (info.world_size > 1) {
+    auto world = loom::runtime::JoinWorld(info, {});
+    groups = loom::parallel::BuildProcessGroups(loom::parallel::ParallelState::Create(info.world_size, {}), world);
+    fsdp = std::make_unique<loom::parallel::FsdpModel>(model, groups);
+    opt = loom::train::BuildAdamW(fsdp->ShardParameters(true), fsdp->ShardParameters(false), tc);
+    so.clip_grad_norm = [&](double m) { return fsdp->ClipGradNorm(m); };
+  } else {
+    opt = loom::train::BuildAdamW(model->parameters(), tc);
+  }
+  tracker->ResetPeak();
+  auto batch = Batch(1, 64);
+  for (int i = 0; i < 2; ++i) loom::train::TrainStep(*model, *opt, {batch}, so);
+  std::printf("rank %d world %d params %lld state_bytes %lld peak_bytes %lld\n", info.rank, info.world_size,
+              static_cast<long long>(model->config().NumParameters()),
+              static_cast<long long>(tracker->live() - baseline), static_cast<long long>(tracker->peak() - baseline));
+  return 0;
+}
