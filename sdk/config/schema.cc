@@ -1,0 +1,231 @@
+// Schema helpers: key lookup, nearest-key suggestions, and the string <->
+// value conversions shared by YAML loading, overrides and printing.
+#include "sdk/config/schema.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "ops/base/error.h"
+
+namespace loom::config {
+namespace {
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+std::string JoinChoices(const std::vector<std::string>& choices, const char* sep) {
+  std::string out;
+  for (size_t i = 0; i < choices.size(); ++i) out += (i ? sep : "") + choices[i];
+  return out;
+}
+
+// Whole numbers as integers; else the shortest "%.Ng" that parses back to
+// exactly v (3e-4 -> "0.0003").
+std::string FormatDouble(double v) {
+  char buf[64];
+  // Whole numbers print as integers (15300, 1000000), not 1.53e+04.
+  if (v == std::trunc(v) && std::fabs(v) < 1e15) {
+    std::snprintf(buf, sizeof(buf), "%.0f", v);
+    return buf;
+  }
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+[[noreturn]] void ThrowType(const ConfigKey& key, const std::string& text,
+                            const std::string& where, const std::string& example) {
+  const std::string type =
+      std::string(key.type() == KeyType::kInt ? "an " : "a ") + KeyTypeName(key.type());
+  throw ConfigError(ErrorWithFix("'" + std::string(key.name) + "' expects " + type + ", got '" +
+                                     text + "' (" + where + ")",
+                                 "write " + type + " such as " + example));
+}
+
+void CheckRange(const ConfigKey& key, double v, const std::string& text,
+                const std::string& where) {
+  if (key.range.Contains(v)) return;
+  throw ConfigError(ErrorWithFix("'" + std::string(key.name) + "' = " + text +
+                                     " is out of range (" + where + ")",
+                                 "use a value in " + key.range.Describe()));
+}
+
+}  // namespace
+
+const char* KeyTypeName(KeyType type) {
+  switch (type) {
+    case KeyType::kString: return "string";
+    case KeyType::kInt: return "int";
+    case KeyType::kFloat: return "float";
+    case KeyType::kBool: return "bool";
+  }
+  return "?";
+}
+
+bool Range::Contains(double v) const {
+  if (has_sentinel && v == sentinel) return true;
+  if (lo_open ? !(v > lo) : !(v >= lo)) return false;
+  if (hi_open ? !(v < hi) : !(v <= hi)) return false;
+  return true;
+}
+
+std::string Range::Describe() const {
+  if (std::isinf(lo) && std::isinf(hi) && !has_sentinel) return "";
+  std::string out = has_sentinel ? FormatDouble(sentinel) + " or " : "";
+  out += lo_open ? "(" : "[";
+  out += std::isinf(lo) ? "-inf" : FormatDouble(lo);
+  out += ", ";
+  out += std::isinf(hi) ? "inf" : FormatDouble(hi);
+  out += (hi_open || std::isinf(hi)) ? ")" : "]";
+  return out;
+}
+
+KeyType ConfigKey::type() const {
+  LoomConfig probe;
+  return static_cast<KeyType>(bind(probe).index());
+}
+
+std::string ConfigKey::section() const {
+  const std::string n = name;
+  return n.substr(0, n.find('.'));
+}
+
+std::string ConfigKey::leaf() const {
+  const std::string n = name;
+  return n.substr(n.find('.') + 1);
+}
+
+std::vector<std::string> ConfigSections() {
+  std::vector<std::string> sections;
+  for (const auto& key : ConfigSchema()) {
+    if (sections.empty() || sections.back() != key.section()) sections.push_back(key.section());
+  }
+  return sections;
+}
+
+const ConfigKey* FindKey(const std::string& name) {
+  for (const auto& key : ConfigSchema()) {
+    if (name == key.name) return &key;
+  }
+  return nullptr;
+}
+
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t substitute = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, substitute});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string NearestKey(const std::string& name) {
+  const bool bare = name.find('.') == std::string::npos;
+  std::string best;
+  size_t best_distance = SIZE_MAX;
+  for (const auto& key : ConfigSchema()) {
+    size_t d = EditDistance(name, key.name);
+    if (bare) d = std::min(d, EditDistance(name, key.leaf()));
+    if (d < best_distance) best_distance = d, best = key.name;
+  }
+  return best;
+}
+
+void SetFromString(const ConfigKey& key, LoomConfig& cfg, const std::string& text,
+                   const std::string& where) {
+  FieldRef field = key.bind(cfg);
+  if (auto* s = std::get_if<std::string*>(&field)) {
+    if (!key.choices.empty() &&
+        std::find(key.choices.begin(), key.choices.end(), text) == key.choices.end()) {
+      throw ConfigError(ErrorWithFix("'" + std::string(key.name) + "' = '" + text +
+                                         "' is not allowed (" + where + ")",
+                                     "use one of: " + JoinChoices(key.choices, ", ")));
+    }
+    **s = text;
+  } else if (auto* i = std::get_if<int64_t*>(&field)) {
+    int64_t v = 0;
+    const char* end = text.data() + text.size();
+    const char* begin = text.data() + (!text.empty() && text[0] == '+' ? 1 : 0);
+    const auto [ptr, ec] = std::from_chars(begin, end, v);
+    if (text.empty() || ec != std::errc() || ptr != end) ThrowType(key, text, where, "4");
+    CheckRange(key, static_cast<double>(v), text, where);
+    **i = v;
+  } else if (auto* d = std::get_if<double*>(&field)) {
+    char* end = nullptr;
+    errno = 0;
+    const double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size() || errno == ERANGE ||
+        !std::isfinite(v)) {
+      ThrowType(key, text, where, "3e-4");
+    }
+    CheckRange(key, v, text, where);
+    **d = v;
+  } else if (auto* b = std::get_if<bool*>(&field)) {
+    const std::string t = Lower(text);
+    if (t == "true" || t == "yes" || t == "on" || t == "1") {
+      **b = true;
+    } else if (t == "false" || t == "no" || t == "off" || t == "0") {
+      **b = false;
+    } else {
+      ThrowType(key, text, where, "true or false");
+    }
+  }
+}
+
+std::string FormatValue(const ConfigKey& key, const LoomConfig& cfg) {
+  // bind() only forms a pointer; nothing is written through it here.
+  FieldRef field = key.bind(const_cast<LoomConfig&>(cfg));
+  if (auto* s = std::get_if<std::string*>(&field)) return **s;
+  if (auto* i = std::get_if<int64_t*>(&field)) return std::to_string(**i);
+  if (auto* d = std::get_if<double*>(&field)) return FormatDouble(**d);
+  return *std::get<bool*>(field) ? "true" : "false";
+}
+
+std::string ConfigDocMarkdown() {
+  const LoomConfig defaults;
+  std::string out =
+      "# Loom config reference\n\n"
+      "<!-- Generated by `loom config --doc > docs/config.md` from the schema in\n"
+      "     sdk/config/train_config.cc; tests/sdk/config fails when it is stale. -->\n\n"
+      "A Loom config is a YAML file with one mapping per section. Any key can be\n"
+      "overridden on the command line with its dotted name, after the file is read:\n\n"
+      "```sh\n"
+      "loom config samples/configs/tiny_qwen3.yaml --train.lr 3e-4 --model.path=/x \\\n"
+      "    --parallel.dp_shard 4 --model.tie_word_embeddings false\n"
+      "```\n\n"
+      "Keys left out take the defaults below. An unknown key, a value of the wrong\n"
+      "type, or a value outside its range or allowed set is an error that names the\n"
+      "key (and, for unknown keys, the nearest valid one). Booleans accept\n"
+      "true/false, yes/no, on/off, 1/0. `loom config CONFIG --print` shows the\n"
+      "resolved config.\n";
+  for (const auto& section : ConfigSections()) {
+    out += "\n## " + section + "\n\n";
+    out += "| key | type | default | allowed | meaning |\n";
+    out += "|---|---|---|---|---|\n";
+    for (const auto& key : ConfigSchema()) {
+      if (key.section() != section) continue;
+      std::string def = FormatValue(key, defaults);
+      def = def.empty() ? "\"\"" : "`" + def + "`";
+      const std::string allowed =
+          key.choices.empty() ? key.range.Describe() : JoinChoices(key.choices, ", ");
+      out += "| `" + std::string(key.name) + "` | " + KeyTypeName(key.type()) + " | " + def +
+             " | " + allowed + " | " + key.doc + " |\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace loom::config

@@ -1,0 +1,110 @@
+// The config schema table: every key of LoomConfig, bound to its field.
+// One source of truth for loading (load_config.cc), printing (ToYaml/ToJson)
+// and docs/config.md (ConfigDocMarkdown). Defaults live in train_config.h's
+// in-class initializers and are read from a default LoomConfig, never
+// repeated here. To add a key: add the field to train_config.h, add a row
+// here, regenerate docs/config.md with `loom config --doc > docs/config.md`.
+#include <limits>
+
+#include "sdk/config/schema.h"
+
+namespace loom::config {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// Binds a row to cfg.<section>.<field> and names it "<section>.<field>".
+#define LOOM_KEY(section, field) \
+  #section "." #field, [](LoomConfig& c) -> FieldRef { return &c.section.field; }
+
+Range AtLeast(double lo) { return Range{.lo = lo}; }
+Range Positive() { return Range{.lo = 0, .lo_open = true}; }
+Range Between(double lo, double hi, bool hi_open = false) {
+  return Range{.lo = lo, .hi = hi, .hi_open = hi_open};
+}
+Range AtLeastOneOrMinusOne() {
+  return Range{.lo = 1, .has_sentinel = true, .sentinel = -1};
+}
+
+std::vector<ConfigKey> BuildSchema() {
+  return {
+      // --- model -------------------------------------------------------------
+      {LOOM_KEY(model, path),
+       "Hugging Face model directory (config.json + *.safetensors); empty = build the "
+       "architecture below with random init", {}, {}},
+      {LOOM_KEY(model, family), "Architecture family", {"qwen3", "qwen2", "llama"}, {}},
+      {LOOM_KEY(model, vocab_size), "Vocabulary size (embedding rows)", {}, AtLeast(1)},
+      {LOOM_KEY(model, hidden_size), "Width of the residual stream", {}, AtLeast(1)},
+      {LOOM_KEY(model, intermediate_size), "Width of the MLP hidden layer", {}, AtLeast(1)},
+      {LOOM_KEY(model, num_hidden_layers), "Number of transformer blocks", {}, AtLeast(1)},
+      {LOOM_KEY(model, num_attention_heads), "Query heads per layer", {}, AtLeast(1)},
+      {LOOM_KEY(model, num_key_value_heads),
+       "Key/value heads per layer (grouped-query attention); divides num_attention_heads",
+       {}, AtLeast(1)},
+      {LOOM_KEY(model, head_dim), "Channels per attention head", {}, AtLeast(1)},
+      {LOOM_KEY(model, max_position_embeddings), "Longest sequence the RoPE tables cover", {},
+       AtLeast(1)},
+      {LOOM_KEY(model, rope_theta), "RoPE base frequency", {}, Positive()},
+      {LOOM_KEY(model, rms_norm_eps), "Epsilon inside RMSNorm", {}, Positive()},
+      {LOOM_KEY(model, tie_word_embeddings),
+       "Share the input embedding and the output projection", {}, {}},
+      // --- data --------------------------------------------------------------
+      {LOOM_KEY(data, train), "Prefix of the training dataset built by `loom data build`", {},
+       {}},
+      {LOOM_KEY(data, eval), "Prefix of the held-out split; empty = no evaluation data", {}, {}},
+      {LOOM_KEY(data, tokenizer), "Path to tokenizer.json (for generation and samples)", {}, {}},
+      {LOOM_KEY(data, seq_len), "Positions per packed row", {}, AtLeast(1)},
+      {LOOM_KEY(data, micro_batch_size), "Rows per micro-batch (per rank)", {}, AtLeast(1)},
+      // --- train -------------------------------------------------------------
+      {LOOM_KEY(train, steps), "Optimizer steps to run", {}, AtLeast(1)},
+      {LOOM_KEY(train, lr), "Peak learning rate (reached after warmup)", {}, AtLeast(0)},
+      {LOOM_KEY(train, min_lr_ratio),
+       "Final lr = lr x min_lr_ratio at the end of a cosine or linear schedule", {},
+       Between(0, 1)},
+      {LOOM_KEY(train, warmup_steps), "Steps of linear warmup from 0 to lr", {}, AtLeast(0)},
+      {LOOM_KEY(train, schedule), "Learning-rate decay after warmup",
+       {"cosine", "linear", "constant"}, {}},
+      {LOOM_KEY(train, weight_decay), "AdamW decoupled weight decay", {}, AtLeast(0)},
+      {LOOM_KEY(train, beta1), "AdamW first-moment decay", {}, Between(0, 1, true)},
+      {LOOM_KEY(train, beta2), "AdamW second-moment decay", {}, Between(0, 1, true)},
+      {LOOM_KEY(train, eps), "AdamW denominator epsilon", {}, Positive()},
+      {LOOM_KEY(train, grad_clip), "Global gradient-norm clip; 0 = off", {}, AtLeast(0)},
+      {LOOM_KEY(train, grad_accum), "Micro-batches accumulated per optimizer step", {},
+       AtLeast(1)},
+      {LOOM_KEY(train, seed), "Seed for initialization and data order", {}, AtLeast(0)},
+      {LOOM_KEY(train, dtype), "Compute dtype (bf16 = autocast compute, fp32 master weights)",
+       {"fp32", "bf16"}, {}},
+      {LOOM_KEY(train, loss_chunk_size), "Tokens per chunk of the chunked cross-entropy", {},
+       AtLeast(1)},
+      {LOOM_KEY(train, eval_every), "Steps between evaluations; 0 = off", {}, AtLeast(0)},
+      {LOOM_KEY(train, eval_batches), "Micro-batches per evaluation", {}, AtLeast(1)},
+      {LOOM_KEY(train, log_every), "Steps between log lines (the run store gets every step)",
+       {}, AtLeast(1)},
+      // --- run ---------------------------------------------------------------
+      {LOOM_KEY(run, name), "Run name (in the run store and under run.dir)", {}, {}},
+      {LOOM_KEY(run, dir), "Directory for checkpoints and exports (run.dir/run.name)", {}, {}},
+      {LOOM_KEY(run, db), "SQLite run store that records every step", {}, {}},
+      // --- parallel ----------------------------------------------------------
+      {LOOM_KEY(parallel, dp_replicate), "HSDP replicas (data-parallel groups that replicate)",
+       {}, AtLeast(1)},
+      {LOOM_KEY(parallel, dp_shard), "FSDP shard size; -1 = the rest of the world", {},
+       AtLeastOneOrMinusOne()},
+      {LOOM_KEY(parallel, sp), "Ulysses sequence-parallel size", {}, AtLeast(1)},
+      {LOOM_KEY(parallel, ep), "Expert-parallel size (carved from dp_shard x sp)", {},
+       AtLeast(1)},
+      {LOOM_KEY(parallel, recompute),
+       "Activation recompute: none, full (every decoder layer) or selective (each layer's MLP)",
+       {"none", "full", "selective"}, {}},
+  };
+}
+
+#undef LOOM_KEY
+
+}  // namespace
+
+const std::vector<ConfigKey>& ConfigSchema() {
+  static const std::vector<ConfigKey> schema = BuildSchema();
+  return schema;
+}
+
+}  // namespace loom::config

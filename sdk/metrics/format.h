@@ -1,0 +1,40 @@
+// Human-readable formatting of run metrics, shared by the progress line and
+// `loom runs`, and the CSV export of steps. Pure functions, thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sdk/metrics/run_store.h"
+
+namespace loom::metrics {
+
+/// Whole numbers below 1e15 as integers (15300); otherwise the shortest
+/// "%g" form that parses back to exactly `v` (0.0003, 1e-06);
+/// "nan" / "inf" / "-inf" for non-finite values.
+std::string FormatShortest(double v);
+
+/// Seconds as "45s", "1m12s", "2h03m", "3d04h"; "-" if negative or NaN.
+std::string FormatDuration(double seconds);
+
+/// A rate with a k/M/G suffix and one decimal: 950, 15.3k, 1.2M.
+std::string FormatRate(double per_second);
+
+/// A learning rate in short scientific form: 2.9e-4, 3e-4, 1e-3, 0.
+std::string FormatLr(double lr);
+
+/// Bytes in binary units: 512 B, 1.5 KiB, 3.2 GiB.
+std::string FormatBytes(int64_t bytes);
+
+/// Unix seconds as local time "2025-01-31 13:04:05"; "-" if <= 0.
+std::string FormatLocalTime(double unix_seconds);
+
+/// Steps as CSV (RFC 4180): header `step,loss,lr,grad_norm,tokens_per_s,
+/// step_time_s,peak_mem_bytes`, then one column per top-level key of
+/// `extra` (sorted union over all steps; empty where a step lacks it;
+/// strings verbatim, other non-scalars as JSON). Numbers use
+/// FormatShortest; NaN is "nan". Fields are quoted only when needed.
+std::string StepsToCsv(const std::vector<StepMetrics>& steps);
+
+}  // namespace loom::metrics
