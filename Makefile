@@ -26,9 +26,10 @@ build: configure
 test: build
 	@cd $(BUILD_DIR) && ctest -L cpu --output-on-failure -j $(JOBS) --timeout 600
 
-# The main job: until the LLM issue lands, a real 4-rank collective check.
+# The main job: tokenize a real novel, train a small Qwen3 from scratch,
+# show the falling loss from the run store, generate a sample.
 demo: build
-	@$(BUILD_DIR)/loom launch --nproc 4 -- $(BUILD_DIR)/loom comm-check --bytes 4194304 --iters 5
+	@LOOM=$(BUILD_DIR)/loom bash scripts/demo.sh
 
 bench: build
 	@cd $(BUILD_DIR) && ctest -L bench --output-on-failure -j 1 -V

@@ -1,0 +1,39 @@
+// `loom train CONFIG [--section.key VALUE ...]`; under `loom launch --nproc N`
+// the ranks train one model FSDP/HSDP-sharded (parallel.* keys).
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "sdk/cli/commands.h"
+#include "sdk/config/load_config.h"
+#include "sdk/runtime/heartbeat.h"
+#include "sdk/runtime/world.h"
+#include "sdk/train/trainer.h"
+
+namespace loom::cli {
+
+void AddTrainCommand(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand("train", "Train a model from a YAML config with dotted overrides");
+  cmd->allow_extras();
+  cmd->footer("Arguments:\n  CONFIG             YAML config (see docs/config.md)\n"
+              "  --section.key V    override any key, e.g. --train.steps 50 --train.lr 1e-3");
+  cmd->callback([=] {
+    const config::ConfigArgs args = config::SplitConfigArgs(cmd->remaining());
+    const config::LoomConfig cfg = config::LoadConfig(args.path, args.overrides);
+    // Under `loom launch` (or torchrun/MPI/Slurm), join the world: FSDP/HSDP.
+    auto heartbeat = runtime::Heartbeat::StartFromEnv();
+    const auto info = runtime::WorldInfoFromEnv();
+    comm::CommunicatorPtr world;
+    if (info.world_size > 1) {
+      comm::CommOptions options;
+      options.timeout = runtime::CommTimeoutFromEnv(std::chrono::seconds(300));
+      world = runtime::JoinWorld(info, options);
+    }
+    train::RunTraining(cfg, std::cout, world);
+    *exit_code = 0;
+  });
+}
+
+LOOM_REGISTER_COMMAND(40, AddTrainCommand);
+
+}  // namespace loom::cli

@@ -1,0 +1,202 @@
+#include "sdk/train/trainer.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <ATen/ATen.h>
+#include <torch/utils.h>
+
+#include "models/llm/decoder_lm.h"
+#include "models/llm/generate.h"
+#include "parallel/fsdp/fsdp.h"
+#include "parallel/mesh/process_groups.h"
+#include "parallel/recompute/recompute.h"
+#include "ops/base/error.h"
+#include "sdk/config/load_config.h"
+#include "sdk/data/packing.h"
+#include "sdk/data/token_dataset.h"
+#include "sdk/metrics/memory.h"
+#include "sdk/metrics/progress.h"
+#include "sdk/metrics/run_store.h"
+#include "sdk/train/optimizer.h"
+#include "sdk/train/train_step.h"
+
+namespace loom::train {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+models::LlmConfig ModelConfigOf(const config::ModelConfig& m) {
+  models::LlmConfig c;
+  c.model_type = m.family;
+  c.vocab_size = m.vocab_size;
+  c.hidden_size = m.hidden_size;
+  c.intermediate_size = m.intermediate_size;
+  c.num_hidden_layers = m.num_hidden_layers;
+  c.num_attention_heads = m.num_attention_heads;
+  c.num_key_value_heads = m.num_key_value_heads;
+  c.head_dim = m.head_dim;
+  c.max_position_embeddings = m.max_position_embeddings;
+  c.rope_theta = m.rope_theta;
+  c.rms_norm_eps = m.rms_norm_eps;
+  c.tie_word_embeddings = m.tie_word_embeddings;
+  c.qk_norm = m.family == "qwen3";
+  c.attention_bias = m.family == "qwen2";
+  return c;
+}
+
+std::shared_ptr<models::DecoderLM> BuildModel(const config::LoomConfig& cfg) {
+  if (!cfg.model.path.empty()) return models::LoadDecoderLM(cfg.model.path);
+  auto model = std::make_shared<models::DecoderLM>(ModelConfigOf(cfg.model));
+  model->InitWeights(static_cast<uint64_t>(cfg.train.seed));
+  return model;
+}
+
+// Parallel state of a distributed run: the mesh, its groups, the FSDP model.
+struct Distributed {
+  parallel::ProcessGroups groups;
+  std::unique_ptr<parallel::FsdpModel> fsdp;
+  double Sum(double v) const {
+    auto t = at::full({1}, v, at::kDouble);
+    groups.dp->AllReduce(t)->Wait();
+    return t.item<double>();
+  }
+};
+
+std::unique_ptr<Distributed> Distribute(const config::LoomConfig& cfg, const comm::CommunicatorPtr& world,
+                                        const std::shared_ptr<models::DecoderLM>& model) {
+  if (!world || world->size() == 1) return nullptr;
+  const auto& p = cfg.parallel;
+  if (p.sp != 1 || p.ep != 1) {
+    throw ConfigError(ErrorWithFix("parallel.sp and parallel.ep > 1 are not available yet",
+                                   "set parallel.sp 1 and parallel.ep 1 (FSDP/HSDP only)"));
+  }
+  const auto state = parallel::ParallelState::Create(
+      world->size(), {static_cast<int>(p.dp_replicate), static_cast<int>(p.dp_shard), 1, 1});
+  auto d = std::make_unique<Distributed>();
+  d->groups = parallel::BuildProcessGroups(state, world);
+  d->fsdp = std::make_unique<parallel::FsdpModel>(model, d->groups);
+  return d;
+}
+
+}  // namespace
+
+TrainResult RunTraining(const config::LoomConfig& cfg, std::ostream& log, const comm::CommunicatorPtr& world) {
+  if (cfg.data.train.empty()) {
+    throw ConfigError(ErrorWithFix("data.train is empty", "build a dataset with `loom data build` and set data.train"));
+  }
+  torch::manual_seed(static_cast<uint64_t>(cfg.train.seed));
+  auto model = BuildModel(cfg);
+  const auto train_data = data::TokenDataset::Open(cfg.data.train);
+  if (train_data.info().vocab_size > model->config().vocab_size) {
+    throw ConfigError(ErrorWithFix("dataset " + cfg.data.train + " has vocab size " +
+                                       std::to_string(train_data.info().vocab_size) + " > the model's " +
+                                       std::to_string(model->config().vocab_size),
+                                   "set model.vocab_size to at least the tokenizer's vocab size"));
+  }
+  parallel::ApplyRecompute(*model, parallel::ParseRecomputePolicy(cfg.parallel.recompute));
+  const auto dist = Distribute(cfg, world, model);
+  const int data_rank = dist ? dist->groups.dp->rank() : 0;
+  const int data_world = dist ? dist->groups.dp->size() : 1;
+  const bool leader = !world || world->rank() == 0;
+  data::PackedLoader loader(train_data, cfg.data.seq_len, cfg.data.micro_batch_size,
+                            static_cast<uint64_t>(cfg.train.seed), data_rank, data_world);
+  std::unique_ptr<data::TokenDataset> eval_data;
+  std::vector<data::PackedBatch> eval_batches;
+  if (!cfg.data.eval.empty() && cfg.train.eval_every > 0) {
+    eval_data = std::make_unique<data::TokenDataset>(data::TokenDataset::Open(cfg.data.eval));
+    data::PackedLoader eval_loader(*eval_data, cfg.data.seq_len, cfg.data.micro_batch_size, 0, data_rank,
+                                   data_world, 1);
+    for (int64_t i = 0; i < cfg.train.eval_batches && !eval_loader.done(); ++i) eval_batches.push_back(eval_loader.Next());
+  }
+
+  auto optimizer = dist ? BuildAdamW(dist->fsdp->ShardParameters(true), dist->fsdp->ShardParameters(false), cfg.train)
+                        : BuildAdamW(model->parameters(), cfg.train);
+  StepOptions step_options;
+  if (dist) {
+    Distributed* d = dist.get();
+    step_options.sum_over_data_ranks = [d](double v) { return d->Sum(v); };
+    step_options.finish_gradients = [d] { d->fsdp->FinishGradients(); };
+    step_options.clip_grad_norm = [d](double max_norm) { return d->fsdp->ClipGradNorm(max_norm); };
+  }
+  step_options.grad_clip = cfg.train.grad_clip;
+  step_options.loss_chunk_size = cfg.train.loss_chunk_size;
+  step_options.bf16 = cfg.train.dtype == "bf16";
+
+  // Rank 0 records the run; the others compute and communicate only.
+  std::unique_ptr<metrics::RunStore> store;
+  TrainResult result;
+  if (leader) {
+    store = std::make_unique<metrics::RunStore>(cfg.run.db);
+    result.run_id = store->CreateRun(cfg.run.name, config::ToJson(cfg).dump(), world ? world->size() : 1);
+  }
+  std::ostringstream null_log;
+  std::ostream& out = leader ? log : null_log;
+  out << "loom train: run " << result.run_id << " '" << cfg.run.name << "': " << cfg.model.family << " with "
+      << model->config().NumParameters() << " parameters, " << train_data.info().n_tokens
+      << " training tokens, " << cfg.train.steps << " steps of " << cfg.train.grad_accum << " x "
+      << cfg.data.micro_batch_size << " x " << cfg.data.seq_len << " tokens per data rank ("
+      << data_world << "), " << (dist ? "FSDP over " + std::to_string(world->size()) + " ranks" : "one process")
+      << "; run store " << cfg.run.db << "\n";
+  std::unique_ptr<metrics::ProgressLine> progress;
+  if (leader) progress = std::make_unique<metrics::ProgressLine>(cfg.train.steps);
+  try {
+    for (int64_t step = 0; step < cfg.train.steps; ++step) {
+      const double lr = LearningRate(cfg.train, step);
+      SetLearningRate(*optimizer, lr);
+      const auto t0 = Clock::now();
+      std::vector<data::PackedBatch> micro;
+      for (int64_t i = 0; i < cfg.train.grad_accum; ++i) micro.push_back(loader.Next());
+      const StepStats stats = TrainStep(*model, *optimizer, micro, step_options);
+      const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+      metrics::StepMetrics m;
+      m.step = step;
+      m.loss = stats.loss;
+      m.lr = lr;
+      m.grad_norm = stats.grad_norm;
+      m.step_time_s = seconds;
+      m.tokens_per_s = (dist ? dist->Sum(static_cast<double>(stats.tokens)) : static_cast<double>(stats.tokens)) / seconds;
+      m.peak_mem_bytes = metrics::PeakRssBytes();
+      if (!eval_batches.empty() && ((step + 1) % cfg.train.eval_every == 0 || step + 1 == cfg.train.steps)) {
+        result.last_eval_loss = EvalLoss(*model, eval_batches, step_options);
+        m.extra["eval_loss"] = result.last_eval_loss;
+        if (store) store->LogEvent(result.run_id, step, "eval", "eval_loss=" + std::to_string(result.last_eval_loss));
+      }
+      if (!std::isfinite(stats.loss)) {
+        throw Error(ErrorWithFix("loss is " + std::to_string(stats.loss) + " at step " + std::to_string(step),
+                                 "lower train.lr or enable train.grad_clip"));
+      }
+      if (store) store->LogStep(result.run_id, m);
+      if (step == 0) result.first_loss = stats.loss;
+      result.last_loss = stats.loss;
+      if (progress && cfg.train.log_every > 0 && (step % cfg.train.log_every == 0 || step + 1 == cfg.train.steps)) {
+        progress->Update(m);
+      }
+    }
+    if (progress) progress->Finish();
+    result.model_dir = (fs::path(cfg.run.dir) / cfg.run.name / "final").string();
+    auto state = dist ? dist->fsdp->GatherFullState() : model->StateForExport();  // collective when sharded
+    if (leader) models::SaveHfState(model->config(), std::move(state), result.model_dir);
+    if (leader && !cfg.data.tokenizer.empty() && fs::exists(cfg.data.tokenizer)) {
+      fs::copy_file(cfg.data.tokenizer, fs::path(result.model_dir) / "tokenizer.json",
+                    fs::copy_options::overwrite_existing);
+    }
+    if (store) {
+      store->LogEvent(result.run_id, cfg.train.steps, "checkpoint", "model_dir=" + result.model_dir);
+      store->FinishRun(result.run_id, metrics::RunStatus::kCompleted);
+    }
+  } catch (const std::exception& e) {
+    if (store) store->FinishRun(result.run_id, metrics::RunStatus::kFailed, e.what());
+    throw;
+  }
+  out << "loom train: loss " << result.first_loss << " -> " << result.last_loss;
+  if (result.last_eval_loss >= 0) out << ", eval loss " << result.last_eval_loss;
+  out << "; model written to " << result.model_dir << "\n";
+  return result;
+}
+
+}  // namespace loom::train

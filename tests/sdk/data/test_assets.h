@@ -1,0 +1,37 @@
+// Real assets the data tests use, and a way to ask Python `tokenizers` for
+// reference encodings. Missing assets fail the test loudly (no skip): run
+// `bash scripts/assets.sh` (also part of `make deps`).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace loom::testing {
+
+// .cache/assets/qwen3/tokenizer.json (fails the current test if missing).
+std::string Qwen3TokenizerPath();
+
+// The public-domain novel shipped by golang-github-colinmarc-hdfs-dev.
+std::string NovelPath();
+
+// The venv's python (LOOM_SOURCE_DIR/.venv/bin/python).
+std::string VenvPython();
+
+// Reads a whole file; fails the test if it cannot.
+std::string ReadFile(const std::string& path);
+
+// Writes `text` to a fresh file under the test temp dir and returns its path.
+std::string WriteTempFile(const std::string& name, const std::string& text);
+
+// A fresh empty directory for this test.
+std::string TempDir(const std::string& name);
+
+// Encodes each file with Hugging Face `tokenizers` (hf_reference.py encode);
+// one id list per file. Fails the test if Python fails.
+std::vector<std::vector<int32_t>> HfEncodeFiles(const std::string& tokenizer, const std::vector<std::string>& files);
+
+// Runs a shell command, returns its stdout; *status gets the exit status.
+std::string RunCommand(const std::string& command, int* status);
+
+}  // namespace loom::testing
