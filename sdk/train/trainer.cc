@@ -30,7 +30,10 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+}  // namespace
+
 models::LlmConfig ModelConfigOf(const config::ModelConfig& m) {
+  if (!m.path.empty()) return models::LoadLlmConfig(m.path + "/config.json");
   models::LlmConfig c;
   c.model_type = m.family;
   c.vocab_size = m.vocab_size;
@@ -48,6 +51,8 @@ models::LlmConfig ModelConfigOf(const config::ModelConfig& m) {
   c.attention_bias = m.family == "qwen2";
   return c;
 }
+
+namespace {
 
 std::shared_ptr<models::DecoderLM> BuildModel(const config::LoomConfig& cfg) {
   if (!cfg.model.path.empty()) return models::LoadDecoderLM(cfg.model.path);

@@ -16,6 +16,7 @@
 #include <ostream>
 #include <string>
 
+#include "models/llm/llm_config.h"
 #include "parallel/comm/communicator.h"
 #include "sdk/config/train_config.h"
 
@@ -28,6 +29,9 @@ struct TrainResult {
   double last_eval_loss = -1;  // -1: no evaluation ran
   std::string model_dir;       // the final HF model directory
 };
+
+// The architecture a config describes: model.path's config.json, or model.*.
+models::LlmConfig ModelConfigOf(const config::ModelConfig& model);
 
 // `world` may be null (one process).
 TrainResult RunTraining(const config::LoomConfig& cfg, std::ostream& log,

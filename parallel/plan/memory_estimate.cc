@@ -1,0 +1,61 @@
+#include "parallel/plan/memory_estimate.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace loom::parallel {
+namespace {
+
+std::string Bytes(int64_t b) {
+  char buf[32];
+  const double v = static_cast<double>(b);
+  if (v >= 1e9) std::snprintf(buf, sizeof(buf), "%.2f GB", v / 1e9);
+  else if (v >= 1e6) std::snprintf(buf, sizeof(buf), "%.1f MB", v / 1e6);
+  else std::snprintf(buf, sizeof(buf), "%.1f kB", v / 1e3);
+  return buf;
+}
+
+}  // namespace
+
+MemoryEstimate EstimateMemory(const models::LlmConfig& c, const ParallelState& state, RecomputePolicy recompute,
+                              int64_t seq_len, int64_t rows_per_rank) {
+  MemoryEstimate e;
+  const int64_t n = state.fsdp_size();
+  e.parameters = c.NumParameters();
+  const int64_t shard = (e.parameters + n - 1) / n;
+  e.param_bytes = 4 * shard;
+  e.grad_bytes = 4 * shard;
+  e.optimizer_bytes = 8 * shard;
+  const int64_t layer_params = (e.parameters - c.vocab_size * c.hidden_size * (c.tie_word_embeddings ? 1 : 2)) /
+                               std::max<int64_t>(1, c.num_hidden_layers);
+  const int64_t root_params = c.vocab_size * c.hidden_size * (c.tie_word_embeddings ? 1 : 2);
+  e.gathered_unit_bytes = 4 * 2 * std::max(layer_params, root_params);
+  const int64_t C = c.hidden_size, I = c.intermediate_size, H = c.num_attention_heads, K = c.num_key_value_heads,
+                D = c.head_dim, L = c.num_hidden_layers;
+  const int64_t mlp = 4 * I;
+  const int64_t attn = 6 * C + 2 * (H + 2 * K) * D + 2 * H * D + H * seq_len;  // last term: T x T probabilities
+  int64_t per_token = 0;
+  switch (recompute) {
+    case RecomputePolicy::kNone: per_token = L * (attn + mlp); break;
+    case RecomputePolicy::kSelective: per_token = L * attn + mlp; break;
+    case RecomputePolicy::kFull: per_token = L * C + (attn + mlp); break;
+  }
+  e.activation_bytes_per_token = 4 * per_token;
+  e.activation_bytes = e.activation_bytes_per_token * seq_len * rows_per_rank;
+  e.total_bytes = e.param_bytes + e.grad_bytes + e.optimizer_bytes + e.gathered_unit_bytes + e.activation_bytes;
+  return e;
+}
+
+std::string DescribeEstimate(const MemoryEstimate& e) {
+  std::string s;
+  s += "  parameters           " + std::to_string(e.parameters) + "\n";
+  s += "  sharded parameters   " + Bytes(e.param_bytes) + " (fp32 master shard)\n";
+  s += "  sharded gradients    " + Bytes(e.grad_bytes) + "\n";
+  s += "  AdamW state          " + Bytes(e.optimizer_bytes) + "\n";
+  s += "  largest unit gathered " + Bytes(e.gathered_unit_bytes) + " (parameters + gradients in flight)\n";
+  s += "  activations          ~" + Bytes(e.activation_bytes) + " (~" + Bytes(e.activation_bytes_per_token) + " per token)\n";
+  s += "  total per rank       ~" + Bytes(e.total_bytes) + "\n";
+  return s;
+}
+
+}  // namespace loom::parallel
