@@ -2,6 +2,8 @@
 // value conversions shared by YAML loading, overrides and printing.
 #include "sdk/config/schema.h"
 
+#include "ops/base/format.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -25,21 +27,7 @@ std::string JoinChoices(const std::vector<std::string>& choices, const char* sep
   return out;
 }
 
-// Whole numbers as integers; else the shortest "%.Ng" that parses back to
-// exactly v (3e-4 -> "0.0003").
-std::string FormatDouble(double v) {
-  char buf[64];
-  // Whole numbers print as integers (15300, 1000000), not 1.53e+04.
-  if (v == std::trunc(v) && std::fabs(v) < 1e15) {
-    std::snprintf(buf, sizeof(buf), "%.0f", v);
-    return buf;
-  }
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  return buf;
-}
+std::string FormatDouble(double v) { return FormatShortest(v); }
 
 [[noreturn]] void ThrowType(const ConfigKey& key, const std::string& text,
                             const std::string& where, const std::string& example) {

@@ -1,6 +1,8 @@
 // Formatting helpers for progress lines, `loom runs` tables and CSV.
 #include "sdk/metrics/format.h"
 
+#include "ops/base/format.h"
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -32,21 +34,7 @@ std::string CsvJson(const nlohmann::json& v) {
 
 }  // namespace
 
-std::string FormatShortest(double v) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  char buf[64];
-  // Whole numbers print as integers (15300, 1000000), not 1.53e+04.
-  if (v == std::trunc(v) && std::fabs(v) < 1e15) {
-    std::snprintf(buf, sizeof(buf), "%.0f", v);
-    return buf;
-  }
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  return buf;
-}
+std::string FormatShortest(double v) { return loom::FormatShortest(v); }
 
 std::string FormatDuration(double seconds) {
   if (!(seconds >= 0) || std::isinf(seconds)) return "-";
