@@ -99,6 +99,9 @@ using CommunicatorPtr = std::shared_ptr<Communicator>;
 // Allocates (size*n, ...) and all-gathers `input` (n, ...) into it.
 at::Tensor AllGatherDim0(Communicator& comm, const at::Tensor& input);
 
+// Sum of `value` over every member (fp64 all-reduce; blocking).
+double AllReduceSum(Communicator& comm, double value);
+
 // Uneven all-to-all when receivers don't know their counts: exchanges
 // `input_split_sizes` first, then the rows. Returns the received rows and how
 // many came from each peer.

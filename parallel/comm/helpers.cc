@@ -18,6 +18,12 @@ at::Tensor AllGatherDim0(Communicator& comm, const at::Tensor& input) {
   return output;
 }
 
+double AllReduceSum(Communicator& comm, double value) {
+  auto t = at::full({1}, value, at::kDouble);
+  comm.AllReduce(t)->Wait();
+  return t.item<double>();
+}
+
 AllToAllResult AllToAllExchange(Communicator& comm, const at::Tensor& input,
                                 const std::vector<int64_t>& input_split_sizes) {
   if (static_cast<int>(input_split_sizes.size()) != comm.size()) {

@@ -4,7 +4,7 @@
 
 namespace loom::parallel {
 
-const comm::CommunicatorPtr& ProcessGroups::Get(GroupKind kind) const {
+comm::CommunicatorPtr& ProcessGroups::Get(GroupKind kind) {
   switch (kind) {
     case GroupKind::kDpReplicate: return dp_replicate;
     case GroupKind::kDpShard: return dp_shard;
@@ -15,6 +15,10 @@ const comm::CommunicatorPtr& ProcessGroups::Get(GroupKind kind) const {
     case GroupKind::kExpertFsdp: return expert_fsdp;
   }
   return world;
+}
+
+const comm::CommunicatorPtr& ProcessGroups::Get(GroupKind kind) const {
+  return const_cast<ProcessGroups*>(this)->Get(kind);
 }
 
 ProcessGroups BuildProcessGroups(const ParallelState& state, const comm::CommunicatorPtr& world) {
@@ -28,8 +32,7 @@ ProcessGroups BuildProcessGroups(const ParallelState& state, const comm::Communi
   groups.world = world;
   for (GroupKind kind : kAllGroupKinds) {
     const auto ranks = state.GroupRanks(kind, world->rank());
-    auto& slot = const_cast<comm::CommunicatorPtr&>(groups.Get(kind));
-    slot = world->Split(ranks, GroupKindName(kind));
+    groups.Get(kind) = world->Split(ranks, GroupKindName(kind));
   }
   return groups;
 }

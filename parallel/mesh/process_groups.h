@@ -18,6 +18,7 @@ struct ProcessGroups {
   comm::CommunicatorPtr expert_fsdp;
 
   const comm::CommunicatorPtr& Get(GroupKind kind) const;
+  comm::CommunicatorPtr& Get(GroupKind kind);
 };
 
 // Collective over `world`: every rank calls it with the same state. Creates

@@ -40,9 +40,7 @@ void AddCommCheckCommand(CLI::App& app, int* exit_code) {
       }
     }
     // Every rank learns whether any rank saw a wrong result.
-    auto flag = at::full({1}, static_cast<double>(wrong), at::kDouble);
-    world->AllReduce(flag)->Wait();
-    const int total_wrong = static_cast<int>(flag.item<double>());
+    const int total_wrong = static_cast<int>(comm::AllReduceSum(*world, wrong));
     if (world->rank() == 0) {
       std::cout << "comm-check: " << world->size() << " ranks, backend gloo, dtype " << *dtype
                 << "\n";

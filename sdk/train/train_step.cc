@@ -32,10 +32,20 @@ class AutocastGuard {
   at::ScalarType prev_dtype_ = at::kBFloat16;
 };
 
+double SumOverDataRanks(const StepOptions& o, double v) {
+  return o.sum_over_data_ranks ? o.sum_over_data_ranks(v) : v;
+}
+
 }  // namespace
 
 models::DecoderInputs InputsOf(const data::PackedBatch& b) {
   return {b.input_ids, b.position_ids, b.doc_ids};
+}
+
+void UseFsdp(StepOptions* options, parallel::FsdpModel* fsdp, const comm::CommunicatorPtr& dp) {
+  options->sum_over_data_ranks = [dp](double v) { return comm::AllReduceSum(*dp, v); };
+  options->finish_gradients = [fsdp] { fsdp->FinishGradients(); };
+  options->clip_grad_norm = [fsdp](double max_norm) { return fsdp->ClipGradNorm(max_norm); };
 }
 
 int64_t CountLabelTokens(const std::vector<data::PackedBatch>& micro) {
@@ -46,7 +56,7 @@ int64_t CountLabelTokens(const std::vector<data::PackedBatch>& micro) {
 
 StepStats TrainStep(models::DecoderLM& model, torch::optim::Optimizer& optimizer,
                     const std::vector<data::PackedBatch>& micro, const StepOptions& o) {
-  const auto sum = [&](double v) { return o.sum_over_data_ranks ? o.sum_over_data_ranks(v) : v; };
+  const auto sum = [&o](double v) { return SumOverDataRanks(o, v); };
   StepStats stats;
   stats.label_tokens = o.global_label_tokens >= 0
                            ? o.global_label_tokens
@@ -81,7 +91,7 @@ StepStats TrainStep(models::DecoderLM& model, torch::optim::Optimizer& optimizer
 
 double EvalLoss(models::DecoderLM& model, const std::vector<data::PackedBatch>& batches,
                 const StepOptions& o) {
-  const auto sum = [&](double v) { return o.sum_over_data_ranks ? o.sum_over_data_ranks(v) : v; };
+  const auto sum = [&o](double v) { return SumOverDataRanks(o, v); };
   torch::NoGradGuard no_grad;
   AutocastGuard autocast(o.bf16);
   double local = 0;

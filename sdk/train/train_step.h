@@ -12,6 +12,7 @@
 #include <torch/optim/optimizer.h>
 
 #include "models/llm/decoder_lm.h"
+#include "parallel/fsdp/fsdp.h"
 #include "sdk/data/batch.h"
 
 namespace loom::train {
@@ -35,6 +36,11 @@ struct StepStats {
   int64_t label_tokens = 0;
   int64_t tokens = 0;      // non-padding input tokens
 };
+
+// Fills the data-parallel hooks of `options` for an FSDP/HSDP model whose
+// data ranks form `dp`: sums over dp, HSDP gradient finish, sharded clipping.
+// `fsdp` and `dp` must outlive the options.
+void UseFsdp(StepOptions* options, parallel::FsdpModel* fsdp, const comm::CommunicatorPtr& dp);
 
 int64_t CountLabelTokens(const std::vector<data::PackedBatch>& micro);
 

@@ -65,11 +65,7 @@ std::shared_ptr<models::DecoderLM> BuildModel(const config::LoomConfig& cfg) {
 struct Distributed {
   parallel::ProcessGroups groups;
   std::unique_ptr<parallel::FsdpModel> fsdp;
-  double Sum(double v) const {
-    auto t = at::full({1}, v, at::kDouble);
-    groups.dp->AllReduce(t)->Wait();
-    return t.item<double>();
-  }
+  double Sum(double v) const { return comm::AllReduceSum(*groups.dp, v); }
 };
 
 std::unique_ptr<Distributed> Distribute(const config::LoomConfig& cfg, const comm::CommunicatorPtr& world,
@@ -122,12 +118,7 @@ TrainResult RunTraining(const config::LoomConfig& cfg, std::ostream& log, const 
   auto optimizer = dist ? BuildAdamW(dist->fsdp->ShardParameters(true), dist->fsdp->ShardParameters(false), cfg.train)
                         : BuildAdamW(model->parameters(), cfg.train);
   StepOptions step_options;
-  if (dist) {
-    Distributed* d = dist.get();
-    step_options.sum_over_data_ranks = [d](double v) { return d->Sum(v); };
-    step_options.finish_gradients = [d] { d->fsdp->FinishGradients(); };
-    step_options.clip_grad_norm = [d](double max_norm) { return d->fsdp->ClipGradNorm(max_norm); };
-  }
+  if (dist) UseFsdp(&step_options, dist->fsdp.get(), dist->groups.dp);
   step_options.grad_clip = cfg.train.grad_clip;
   step_options.loss_chunk_size = cfg.train.loss_chunk_size;
   step_options.bf16 = cfg.train.dtype == "bf16";

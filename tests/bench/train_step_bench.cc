@@ -48,14 +48,7 @@ int main(int argc, char** argv) {
                   : loom::train::BuildAdamW(model->parameters(), tc);
   loom::train::StepOptions so;
   so.loss_chunk_size = 4096;
-  if (fsdp) {
-    so.sum_over_data_ranks = [&](double v) {
-      auto t = at::full({1}, v, at::kDouble);
-      groups.dp->AllReduce(t)->Wait();
-      return t.item<double>();
-    };
-    so.clip_grad_norm = [&](double m) { return fsdp->ClipGradNorm(m); };
-  }
+  if (fsdp) loom::train::UseFsdp(&so, fsdp.get(), groups.dp);
   loom::train::TrainStep(*model, *opt, {b}, so);  // warm-up
   if (fsdp) groups.world->Barrier()->Wait();
   const auto t0 = std::chrono::steady_clock::now();

@@ -108,13 +108,7 @@ TEST_P(FsdpParityTest, TwentyStepsMatchOneProcess) {
     auto opt = train::BuildAdamW(fsdp.ShardParameters(true), fsdp.ShardParameters(false), Optim());
     train::StepOptions so;
     so.grad_clip = Optim().grad_clip;
-    so.sum_over_data_ranks = [&](double v) {
-      auto t = at::full({1}, v, at::kDouble);
-      groups.dp->AllReduce(t)->Wait();
-      return t.item<double>();
-    };
-    so.finish_gradients = [&] { fsdp.FinishGradients(); };
-    so.clip_grad_norm = [&](double max_norm) { return fsdp.ClipGradNorm(max_norm); };
+    train::UseFsdp(&so, &fsdp, groups.dp);
     const int data_rank = groups.dp->rank(), data_world = groups.dp->size();
     for (int s = 0; s < kSteps; ++s) {
       const auto stats = train::TrainStep(*model, *opt, MicroBatches(s, data_rank, data_world, l.accum), so);
