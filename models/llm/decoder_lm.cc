@@ -37,14 +37,22 @@ Attention::Attention(const LlmConfig& c)
 at::Tensor Attention::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                               const ops::AttentionInputs& inputs, ops::AttentionBackend& backend) {
   const int64_t b = x.size(0), t = x.size(1);
-  // (B, T, H*D) -> (B, T, H, D); qk-norm per head, then (B, H, T, D).
-  auto q = q_proj(x).view({b, t, heads_, head_dim_});
-  auto k = k_proj(x).view({b, t, kv_heads_, head_dim_});
-  auto v = v_proj(x).view({b, t, kv_heads_, head_dim_}).transpose(1, 2);
-  if (q_norm) q = q_norm->forward(q), k = k_norm->forward(k);
-  q = ops::ApplyRope(q.transpose(1, 2), cos, sin);
-  k = ops::ApplyRope(k.transpose(1, 2), cos, sin);
-  auto out = backend.Attend(q, k, v, inputs);  // (B, H, T, D)
+  // Each projection: (B, T, C) -> (B, T, n, D), qk-norm per head, RoPE, then
+  // (B, n, T, D). The backend decides when each runs (async SP overlaps them
+  // with communication).
+  ops::QkvProjections qkv;
+  qkv.q = [&] {
+    auto q = q_proj(x).view({b, t, heads_, head_dim_});
+    if (q_norm) q = q_norm->forward(q);
+    return ops::ApplyRope(q.transpose(1, 2), cos, sin);
+  };
+  qkv.k = [&] {
+    auto k = k_proj(x).view({b, t, kv_heads_, head_dim_});
+    if (k_norm) k = k_norm->forward(k);
+    return ops::ApplyRope(k.transpose(1, 2), cos, sin);
+  };
+  qkv.v = [&] { return v_proj(x).view({b, t, kv_heads_, head_dim_}).transpose(1, 2); };
+  auto out = backend.AttendProjected(qkv, inputs);  // (B, H, T, D)
   return o_proj(out.transpose(1, 2).reshape({b, t, heads_ * head_dim_}));
 }
 

@@ -1,10 +1,30 @@
 #include "ops/attention/attention.h"
 
 #include <cmath>
+#include <vector>
 
 #include <ATen/ATen.h>
 
 namespace loom::ops {
+namespace {
+
+// One contiguous run of equal doc id in a row: [begin, end).
+struct Segment {
+  int64_t begin, end, doc;
+};
+
+std::vector<Segment> Segments(const int64_t* ids, int64_t seq_len) {
+  std::vector<Segment> out;
+  for (int64_t t = 0; t < seq_len;) {
+    int64_t e = t + 1;
+    while (e < seq_len && ids[e] == ids[t]) ++e;
+    out.push_back({t, e, ids[t]});
+    t = e;
+  }
+  return out;
+}
+
+}  // namespace
 
 at::Tensor PackedCausalMask(const at::Tensor& doc_ids, int64_t batch, int64_t seq_len) {
   const auto opts = at::TensorOptions().dtype(at::kBool);
@@ -27,8 +47,27 @@ at::Tensor CausalAttention(const at::Tensor& q, const at::Tensor& k, const at::T
     vv = v.repeat_interleave(heads / kv_heads, 1);
   }
   const double scale = inputs.scale > 0 ? inputs.scale : 1.0 / std::sqrt(static_cast<double>(dim));
-  auto mask = PackedCausalMask(inputs.doc_ids, batch, seq);
-  return at::scaled_dot_product_attention(q, kk, vv, mask, 0.0, /*is_causal=*/false, scale);
+  if (!inputs.doc_ids.defined()) {
+    return at::scaled_dot_product_attention(q, kk, vv, {}, 0.0, /*is_causal=*/true, scale);
+  }
+  const auto ids = inputs.doc_ids.to(at::kCPU, at::kLong).contiguous();
+  std::vector<at::Tensor> rows;
+  rows.reserve(batch);
+  for (int64_t b = 0; b < batch; ++b) {
+    std::vector<at::Tensor> pieces;
+    for (const auto& s : Segments(ids.data_ptr<int64_t>() + b * seq, seq)) {
+      auto vs = vv[b].slice(1, s.begin, s.end);  // (H, L, D)
+      if (s.doc < 0) {  // padding attends only to itself: softmax over one key = its v
+        pieces.push_back(vs);
+        continue;
+      }
+      auto qs = q[b].slice(1, s.begin, s.end).unsqueeze(0);
+      auto ks = kk[b].slice(1, s.begin, s.end).unsqueeze(0);
+      pieces.push_back(at::scaled_dot_product_attention(qs, ks, vs.unsqueeze(0), {}, 0.0, true, scale).squeeze(0));
+    }
+    rows.push_back(pieces.size() == 1 ? pieces[0] : at::cat(pieces, 1));
+  }
+  return at::stack(rows, 0);
 }
 
 }  // namespace loom::ops

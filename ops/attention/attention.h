@@ -8,6 +8,7 @@
 // Output (B, H, T, D).
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include <ATen/core/Tensor.h>
@@ -19,12 +20,23 @@ struct AttentionInputs {
   double scale = 0;    // 0 = 1/sqrt(D)
 };
 
-// Boolean mask (B, 1, T, T), true = may attend.
+// Boolean mask (B, 1, T, T), true = may attend. O(T^2): for tests and small
+// inputs; CausalAttention never builds it.
 at::Tensor PackedCausalMask(const at::Tensor& doc_ids, int64_t batch, int64_t seq_len);
 
-// Plain single-process attention (SDPA with the packed causal mask).
+// Plain single-process attention. Documents are contiguous runs of equal
+// doc id, so each (row, document) segment runs as its own causal SDPA with no
+// mask (flash kernel: O(T) memory, never a (T, T) mask); padding positions
+// return their own v.
 at::Tensor CausalAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                            const AttentionInputs& inputs);
+
+// The projections of one attention call, computed when a backend asks, so it
+// can overlap communicating one with computing the next. Each returns
+// (B, H, T, D) for q and (B, Hkv, T, D) for k and v, RoPE and qk-norm applied.
+struct QkvProjections {
+  std::function<at::Tensor()> q, k, v;
+};
 
 // What a model calls. The default runs CausalAttention; plans install others.
 class AttentionBackend {
@@ -32,6 +44,13 @@ class AttentionBackend {
   virtual ~AttentionBackend() = default;
   virtual at::Tensor Attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const AttentionInputs& inputs) = 0;
+  // Default: project q, k, v in that order, then Attend.
+  virtual at::Tensor AttendProjected(const QkvProjections& qkv, const AttentionInputs& inputs) {
+    auto q = qkv.q();
+    auto k = qkv.k();
+    auto v = qkv.v();
+    return Attend(q, k, v, inputs);
+  }
 };
 
 class LocalAttention : public AttentionBackend {

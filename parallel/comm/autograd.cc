@@ -130,7 +130,35 @@ struct ScatterGatherFn : torch::autograd::Function<ScatterGatherFn> {
   }
 };
 
+// Where StartFn leaves the work it started.
+struct WorkSlot : torch::CustomClassHolder {
+  WorkPtr work;
+};
+
+struct StartFn : torch::autograd::Function<StartFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& pieces, c10::IValue comm,
+                            c10::IValue slot) {
+    ctx->saved_data["comm"] = comm;
+    auto in = pieces.contiguous();
+    auto received = at::empty_like(in);
+    auto* s = static_cast<WorkSlot*>(slot.toCapsule().get());
+    // The backend's work keeps `in` and `received` alive until it completes.
+    s->work = Held(ctx)->AllToAll(received, in);
+    return received;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    return {AllToAllImpl(*Held(ctx), grads[0], {}, {}), at::Tensor(), at::Tensor()};
+  }
+};
+
 }  // namespace
+
+at::Tensor StartAllToAll(const at::Tensor& pieces, const CommunicatorPtr& comm, PendingAllToAll* pending) {
+  auto slot = c10::make_intrusive<WorkSlot>();
+  auto out = StartFn::apply(pieces, Hold(comm), c10::IValue::make_capsule(slot));
+  pending->work = slot->work;
+  return out;
+}
 
 at::Tensor GatherFromShardedRegion(const at::Tensor& x, const CommunicatorPtr& comm) {
   return GatherFn::apply(x, Hold(comm));

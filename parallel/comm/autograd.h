@@ -37,4 +37,16 @@ at::Tensor AllToAllRegion(const at::Tensor& x, const CommunicatorPtr& comm,
 at::Tensor AllToAllScatterGather(const at::Tensor& x, const CommunicatorPtr& comm,
                                  int64_t scatter_dim, int64_t gather_dim);
 
+// Asynchronous even all-to-all along dim 0, for overlapping communication
+// with computation: `pieces` (P, ...) holds piece q for rank q. Starts the
+// exchange and returns the receive buffer (P, ...), row q from rank q,
+// autograd-connected to `pieces`. The buffer is being written until
+// `pending->Wait()` returns: read it only after. Backward: the same exchange
+// (its own inverse), blocking.
+struct PendingAllToAll {
+  WorkPtr work;
+  void Wait() { if (work) work->Wait(); }
+};
+at::Tensor StartAllToAll(const at::Tensor& pieces, const CommunicatorPtr& comm, PendingAllToAll* pending);
+
 }  // namespace loom::comm

@@ -64,6 +64,7 @@ struct ParallelConfig {
   int64_t dp_replicate = 1;
   int64_t dp_shard = -1;  // -1: the rest of the world
   int64_t sp = 1;
+  std::string sp_mode = "sync";  // sync | async (Ulysses all-to-all overlap)
   int64_t ep = 1;
   std::string recompute = "none";  // none | full | selective
 };

@@ -42,8 +42,8 @@ models::DecoderInputs InputsOf(const data::PackedBatch& b) {
   return {b.input_ids, b.position_ids, b.doc_ids};
 }
 
-void UseFsdp(StepOptions* options, parallel::FsdpModel* fsdp, const comm::CommunicatorPtr& dp) {
-  options->sum_over_data_ranks = [dp](double v) { return comm::AllReduceSum(*dp, v); };
+void UseFsdp(StepOptions* options, parallel::FsdpModel* fsdp, const comm::CommunicatorPtr& tokens) {
+  options->sum_over_data_ranks = [tokens](double v) { return comm::AllReduceSum(*tokens, v); };
   options->finish_gradients = [fsdp] { fsdp->FinishGradients(); };
   options->clip_grad_norm = [fsdp](double max_norm) { return fsdp->ClipGradNorm(max_norm); };
 }

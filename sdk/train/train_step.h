@@ -37,10 +37,11 @@ struct StepStats {
   int64_t tokens = 0;      // non-padding input tokens
 };
 
-// Fills the data-parallel hooks of `options` for an FSDP/HSDP model whose
-// data ranks form `dp`: sums over dp, HSDP gradient finish, sharded clipping.
-// `fsdp` and `dp` must outlive the options.
-void UseFsdp(StepOptions* options, parallel::FsdpModel* fsdp, const comm::CommunicatorPtr& dp);
+// Fills the data-parallel hooks of `options` for an FSDP/HSDP model:
+// label counts and loss sums over `tokens` (every rank that holds distinct
+// tokens: the data ranks, times the SP ranks when sequences are split), HSDP
+// gradient finish, sharded clipping. `fsdp` must outlive the options.
+void UseFsdp(StepOptions* options, parallel::FsdpModel* fsdp, const comm::CommunicatorPtr& tokens);
 
 int64_t CountLabelTokens(const std::vector<data::PackedBatch>& micro);
 

@@ -14,6 +14,7 @@
 #include "parallel/fsdp/fsdp.h"
 #include "parallel/mesh/process_groups.h"
 #include "parallel/recompute/recompute.h"
+#include "parallel/ulysses/ulysses_attention.h"
 #include "ops/base/error.h"
 #include "sdk/config/load_config.h"
 #include "sdk/data/packing.h"
@@ -22,6 +23,7 @@
 #include "sdk/metrics/progress.h"
 #include "sdk/metrics/run_store.h"
 #include "sdk/train/optimizer.h"
+#include "sdk/train/sequence_slice.h"
 #include "sdk/train/train_step.h"
 
 namespace loom::train {
@@ -65,21 +67,33 @@ std::shared_ptr<models::DecoderLM> BuildModel(const config::LoomConfig& cfg) {
 struct Distributed {
   parallel::ProcessGroups groups;
   std::unique_ptr<parallel::FsdpModel> fsdp;
-  double Sum(double v) const { return comm::AllReduceSum(*groups.dp, v); }
+  // Every rank holds distinct tokens (data ranks x sequence slices).
+  double Sum(double v) const { return comm::AllReduceSum(*groups.world, v); }
+  data::PackedBatch Slice(const data::PackedBatch& b) const {
+    return SliceSequence(b, groups.sp->rank(), groups.sp->size());
+  }
 };
 
 std::unique_ptr<Distributed> Distribute(const config::LoomConfig& cfg, const comm::CommunicatorPtr& world,
                                         const std::shared_ptr<models::DecoderLM>& model) {
   if (!world || world->size() == 1) return nullptr;
   const auto& p = cfg.parallel;
-  if (p.sp != 1 || p.ep != 1) {
-    throw ConfigError(ErrorWithFix("parallel.sp and parallel.ep > 1 are not available yet",
-                                   "set parallel.sp 1 and parallel.ep 1 (FSDP/HSDP only)"));
+  if (p.ep != 1) {
+    throw ConfigError(ErrorWithFix("parallel.ep > 1 needs a mixture-of-experts model",
+                                   "set parallel.ep 1 for dense models"));
+  }
+  const auto& mc = model->config();
+  if (auto err = parallel::UlyssesLayoutError(mc.num_attention_heads, mc.num_key_value_heads, p.sp); !err.empty()) {
+    throw ConfigError(err);
   }
   const auto state = parallel::ParallelState::Create(
-      world->size(), {static_cast<int>(p.dp_replicate), static_cast<int>(p.dp_shard), 1, 1});
+      world->size(), {static_cast<int>(p.dp_replicate), static_cast<int>(p.dp_shard), static_cast<int>(p.sp), 1});
   auto d = std::make_unique<Distributed>();
   d->groups = parallel::BuildProcessGroups(state, world);
+  if (p.sp > 1) {
+    model->SetAttentionBackend(std::make_shared<parallel::UlyssesAttention>(
+        d->groups.sp, p.sp_mode == "async" ? parallel::UlyssesMode::kAsync : parallel::UlyssesMode::kSync));
+  }
   d->fsdp = std::make_unique<parallel::FsdpModel>(model, d->groups);
   return d;
 }
@@ -112,13 +126,15 @@ TrainResult RunTraining(const config::LoomConfig& cfg, std::ostream& log, const 
     eval_data = std::make_unique<data::TokenDataset>(data::TokenDataset::Open(cfg.data.eval));
     data::PackedLoader eval_loader(*eval_data, cfg.data.seq_len, cfg.data.micro_batch_size, 0, data_rank,
                                    data_world, 1);
-    for (int64_t i = 0; i < cfg.train.eval_batches && !eval_loader.done(); ++i) eval_batches.push_back(eval_loader.Next());
+    for (int64_t i = 0; i < cfg.train.eval_batches && !eval_loader.done(); ++i) {
+      eval_batches.push_back(dist ? dist->Slice(eval_loader.Next()) : eval_loader.Next());
+    }
   }
 
   auto optimizer = dist ? BuildAdamW(dist->fsdp->ShardParameters(true), dist->fsdp->ShardParameters(false), cfg.train)
                         : BuildAdamW(model->parameters(), cfg.train);
   StepOptions step_options;
-  if (dist) UseFsdp(&step_options, dist->fsdp.get(), dist->groups.dp);
+  if (dist) UseFsdp(&step_options, dist->fsdp.get(), dist->groups.world);
   step_options.grad_clip = cfg.train.grad_clip;
   step_options.loss_chunk_size = cfg.train.loss_chunk_size;
   step_options.bf16 = cfg.train.dtype == "bf16";
@@ -136,7 +152,8 @@ TrainResult RunTraining(const config::LoomConfig& cfg, std::ostream& log, const 
       << model->config().NumParameters() << " parameters, " << train_data.info().n_tokens
       << " training tokens, " << cfg.train.steps << " steps of " << cfg.train.grad_accum << " x "
       << cfg.data.micro_batch_size << " x " << cfg.data.seq_len << " tokens per data rank ("
-      << data_world << "), " << (dist ? "FSDP over " + std::to_string(world->size()) + " ranks" : "one process")
+      << data_world << "), " << (dist ? "FSDP over " + std::to_string(dist->groups.fsdp->size()) + " ranks" : "one process")
+      << (dist && cfg.parallel.sp > 1 ? ", Ulysses SP " + std::to_string(cfg.parallel.sp) + " (" + cfg.parallel.sp_mode + ")" : "")
       << "; run store " << cfg.run.db << "\n";
   std::unique_ptr<metrics::ProgressLine> progress;
   if (leader) progress = std::make_unique<metrics::ProgressLine>(cfg.train.steps);
@@ -146,7 +163,7 @@ TrainResult RunTraining(const config::LoomConfig& cfg, std::ostream& log, const 
       SetLearningRate(*optimizer, lr);
       const auto t0 = Clock::now();
       std::vector<data::PackedBatch> micro;
-      for (int64_t i = 0; i < cfg.train.grad_accum; ++i) micro.push_back(loader.Next());
+      for (int64_t i = 0; i < cfg.train.grad_accum; ++i) micro.push_back(dist ? dist->Slice(loader.Next()) : loader.Next());
       const StepStats stats = TrainStep(*model, *optimizer, micro, step_options);
       const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
       metrics::StepMetrics m;

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# End to end through the CLI: one config, three layouts, the same losses.
+# End to end through the CLI: one config, five layouts, the same losses.
 #   loom data build (real Qwen3 tokenizer, real novel)
 #   loom train                                   one process
 #   loom launch --nproc 2 -- loom train          FSDP 2 + gradient accumulation 2
 #   loom launch --nproc 4 -- loom train ...      HSDP 2 x 2 + full recompute
+#   loom launch --nproc 4 -- loom train ...      FSDP 2 x Ulysses SP 2
+#   loom launch --nproc 4 -- loom train ...      Ulysses SP 4, async
 # Each step sees the same 4 rows in every layout.
 # Every step's loss (read back with `loom runs show --csv`) must agree within
 # 1e-5 relative; then `loom export` and `loom generate` run on the result.
@@ -24,10 +26,14 @@ common=(--model.hidden_size 32 --model.intermediate_size 48 --model.num_hidden_l
   --data.micro_batch_size 1
 "$loom" launch --nproc 4 -- "$loom" train "${common[@]}" --run.name hsdp2x2 --parallel.dp_replicate 2 \
   --parallel.dp_shard 2 --parallel.recompute full --data.micro_batch_size 1
-for run in single fsdp2 hsdp2x2; do
+"$loom" launch --nproc 4 -- "$loom" train "${common[@]}" --run.name fsdp2_sp2 --parallel.dp_shard 2 \
+  --parallel.sp 2 --data.micro_batch_size 2
+"$loom" launch --nproc 4 -- "$loom" train "${common[@]}" --run.name sp4_async --parallel.dp_shard 1 \
+  --parallel.sp 4 --parallel.sp_mode async --data.micro_batch_size 4
+for run in single fsdp2 hsdp2x2 fsdp2_sp2 sp4_async; do
   "$loom" runs show "$run" --db "$work/runs.sqlite" --csv | awk -F, 'NR > 1 { print $2 }' > "$work/$run.loss"
 done
-for run in fsdp2 hsdp2x2; do
+for run in fsdp2 hsdp2x2 fsdp2_sp2 sp4_async; do
   paste -d' ' "$work/single.loss" "$work/$run.loss" | awk -v run=$run '
     { d = ($1 - $2) / $1; if (d < 0) d = -d; if (d > worst) worst = d; n++ }
     END { printf "%s vs single: %d steps, worst relative loss difference %.2e\n", run, n, worst;

@@ -1,0 +1,41 @@
+#include "sdk/train/sequence_slice.h"
+
+#include <ATen/ATen.h>
+
+#include "ops/base/error.h"
+
+namespace loom::train {
+namespace {
+
+// (B, T) -> (B, T + extra), new positions filled with `value`.
+at::Tensor PadRight(const at::Tensor& x, int64_t extra, int64_t value) {
+  if (extra == 0) return x;
+  return at::cat({x, at::full({x.size(0), extra}, value, x.options())}, 1);
+}
+
+}  // namespace
+
+data::PackedBatch SliceSequence(const data::PackedBatch& batch, int sp_rank, int sp_size) {
+  if (sp_size < 1 || sp_rank < 0 || sp_rank >= sp_size) {
+    throw Error("SliceSequence: rank " + std::to_string(sp_rank) + " outside sp size " + std::to_string(sp_size));
+  }
+  if (sp_size == 1) return batch;
+  const int64_t len = batch.seq_len();
+  const int64_t slice = (len + sp_size - 1) / sp_size;
+  const int64_t extra = slice * sp_size - len;
+  auto doc_ids = batch.doc_ids.defined() ? batch.doc_ids : at::zeros_like(batch.input_ids);
+  auto positions = batch.position_ids.defined()
+                       ? batch.position_ids
+                       : at::arange(len, batch.input_ids.options()).unsqueeze(0).expand_as(batch.input_ids);
+  const auto cut = [&](const at::Tensor& x, int64_t value) {
+    return PadRight(x, extra, value).slice(1, sp_rank * slice, (sp_rank + 1) * slice).contiguous();
+  };
+  data::PackedBatch out;
+  out.input_ids = cut(batch.input_ids, 0);
+  out.labels = cut(batch.labels, data::kIgnoreIndex);
+  out.position_ids = cut(positions, 0);
+  out.doc_ids = cut(doc_ids, -1);
+  return out;
+}
+
+}  // namespace loom::train
