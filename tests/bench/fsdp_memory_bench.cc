@@ -7,15 +7,10 @@
 //                units gathered in flight)
 // With --recompute none|full|selective on one process it reports the peak of
 // one forward+backward, to show recompute's activation saving.
-#include <atomic>
 #include <cstdio>
-#include <cstring>
-#include <mutex>
 #include <string>
-#include <unordered_map>
 
 #include <ATen/ATen.h>
-#include <c10/core/CPUAllocator.h>
 
 #include "models/llm/decoder_lm.h"
 #include "parallel/fsdp/fsdp.h"
@@ -24,50 +19,10 @@
 #include "sdk/runtime/world.h"
 #include "sdk/train/optimizer.h"
 #include "sdk/train/train_step.h"
+#include "tests/bench/tracking_allocator.h"
 
 namespace {
 
-// Wraps the default CPU allocator and tracks live and peak bytes.
-class TrackingAllocator final : public c10::Allocator {
- public:
-  explicit TrackingAllocator(c10::Allocator* base) : base_(base) {}
-  c10::DataPtr allocate(size_t n) override {
-    auto inner = base_->allocate(n);
-    void* ptr = inner.get();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      owned_[ptr] = Held{std::move(inner), n};
-      live_ += static_cast<int64_t>(n);
-      peak_ = std::max(peak_, live_);
-    }
-    return {ptr, ptr, &TrackingAllocator::Free, c10::Device(c10::DeviceType::CPU)};
-  }
-  c10::DeleterFnPtr raw_deleter() const override { return nullptr; }
-  void copy_data(void* dest, const void* src, std::size_t count) const override { std::memcpy(dest, src, count); }
-  int64_t live() const { std::lock_guard<std::mutex> l(mu_); return live_; }
-  int64_t peak() const { std::lock_guard<std::mutex> l(mu_); return peak_; }
-  void ResetPeak() { std::lock_guard<std::mutex> l(mu_); peak_ = live_; }
-  static TrackingAllocator* instance;
-
- private:
-  struct Held {
-    c10::DataPtr ptr;
-    size_t bytes;
-  };
-  static void Free(void* ptr) {
-    auto* self = instance;
-    std::lock_guard<std::mutex> lock(self->mu_);
-    auto it = self->owned_.find(ptr);
-    if (it == self->owned_.end()) return;
-    self->live_ -= static_cast<int64_t>(it->second.bytes);
-    self->owned_.erase(it);  // releases the base allocation
-  }
-  c10::Allocator* base_;
-  mutable std::mutex mu_;
-  std::unordered_map<void*, Held> owned_;
-  int64_t live_ = 0, peak_ = 0;
-};
-TrackingAllocator* TrackingAllocator::instance = nullptr;
 
 loom::models::LlmConfig ParamHeavy() {
   // ~10M parameters, tiny activations: parameters dominate.
@@ -92,9 +47,7 @@ loom::data::PackedBatch Batch(int64_t rows, int64_t len) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  TrackingAllocator::instance = new TrackingAllocator(c10::GetDefaultCPUAllocator());
-  c10::SetCPUAllocator(TrackingAllocator::instance, /*priority=*/100);
-  auto* tracker = TrackingAllocator::instance;
+  auto* tracker = loom::bench::TrackingAllocator::Install();
   const std::string recompute = argc > 2 && std::string(argv[1]) == "--recompute" ? argv[2] : "";
   loom::config::TrainConfig tc;
   if (!recompute.empty()) {
