@@ -33,7 +33,8 @@ MemoryEstimate EstimateMemory(const models::LlmConfig& c, const ParallelState& s
   const int64_t C = c.hidden_size, I = c.intermediate_size, H = c.num_attention_heads, K = c.num_key_value_heads,
                 D = c.head_dim, L = c.num_hidden_layers;
   const int64_t mlp = 4 * I;
-  const int64_t attn = 6 * C + 2 * (H + 2 * K) * D + 2 * H * D + H * seq_len;  // last term: T x T probabilities
+  // Flash attention per document: no T x T probabilities, only a log-sum-exp per head.
+  const int64_t attn = 6 * C + 2 * (H + 2 * K) * D + 2 * H * D + H;
   int64_t per_token = 0;
   switch (recompute) {
     case RecomputePolicy::kNone: per_token = L * (attn + mlp); break;
@@ -41,7 +42,9 @@ MemoryEstimate EstimateMemory(const models::LlmConfig& c, const ParallelState& s
     case RecomputePolicy::kFull: per_token = L * C + (attn + mlp); break;
   }
   e.activation_bytes_per_token = 4 * per_token;
-  e.activation_bytes = e.activation_bytes_per_token * seq_len * rows_per_rank;
+  // Ulysses: each SP rank holds ceil(T / sp) positions of every row.
+  const int64_t sp = state.shape().sp;
+  e.activation_bytes = e.activation_bytes_per_token * ((seq_len + sp - 1) / sp) * rows_per_rank;
   e.total_bytes = e.param_bytes + e.grad_bytes + e.optimizer_bytes + e.gathered_unit_bytes + e.activation_bytes;
   return e;
 }

@@ -6,8 +6,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include "ops/base/error.h"
 #include "parallel/mesh/parallel_state.h"
 #include "parallel/plan/memory_estimate.h"
+#include "parallel/ulysses/ulysses_attention.h"
 #include "sdk/cli/commands.h"
 #include "sdk/config/load_config.h"
 #include "sdk/train/trainer.h"
@@ -44,11 +46,20 @@ void AddPlanCommand(CLI::App& app, int* exit_code) {
     if (with_config) {
       const auto model = train::ModelConfigOf(cfg.model);
       const auto recompute = parallel::ParseRecomputePolicy(cfg.parallel.recompute);
+      const int sp = state.shape().sp;
+      if (auto err = parallel::UlyssesLayoutError(model.num_attention_heads, model.num_key_value_heads, sp);
+          !err.empty()) {
+        throw loom::ConfigError(err);
+      }
       std::cout << "model: " << model.model_type << ", " << model.NumParameters() << " parameters, "
                 << model.num_hidden_layers << " decoder layers\n"
                 << "plan: FSDP units = each decoder layer (model.layers.*) + root (embeddings, norm, head), "
                 << "sharded over " << state.fsdp_size() << " ranks"
                 << (state.shape().dp_replicate > 1 ? ", replicated x" + std::to_string(state.shape().dp_replicate) + " (HSDP)" : "")
+                << (sp > 1 ? "; Ulysses SP " + std::to_string(sp) + " (" + cfg.parallel.sp_mode + ", " +
+                                 std::to_string(model.num_attention_heads / sp) + " heads and " +
+                                 std::to_string((cfg.data.seq_len + sp - 1) / sp) + " positions per row on each rank)"
+                           : "")
                 << "; recompute " << cfg.parallel.recompute << "\n"
                 << "per-rank memory (micro-batch " << cfg.data.micro_batch_size << " x " << cfg.data.seq_len
                 << " tokens):\n"
