@@ -136,26 +136,39 @@ struct WorkSlot : torch::CustomClassHolder {
 };
 
 struct StartFn : torch::autograd::Function<StartFn> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& pieces, c10::IValue comm,
-                            c10::IValue slot) {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& pieces, c10::IValue comm, c10::IValue slot,
+                            std::vector<int64_t> out_splits, std::vector<int64_t> in_splits) {
     ctx->saved_data["comm"] = comm;
+    ctx->saved_data["out_splits"] = out_splits;
+    ctx->saved_data["in_splits"] = in_splits;
     auto in = pieces.contiguous();
-    auto received = at::empty_like(in);
+    std::vector<int64_t> sizes = in.sizes().vec();
+    if (!out_splits.empty()) sizes[0] = std::accumulate(out_splits.begin(), out_splits.end(), int64_t{0});
+    auto received = at::empty(sizes, in.options());
+    AllToAllOptions options;
+    options.output_split_sizes = std::move(out_splits);
+    options.input_split_sizes = std::move(in_splits);
     auto* s = static_cast<WorkSlot*>(slot.toCapsule().get());
     // The backend's work keeps `in` and `received` alive until it completes.
-    s->work = Held(ctx)->AllToAll(received, in);
+    s->work = Held(ctx)->AllToAll(received, in, options);
     return received;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    return {AllToAllImpl(*Held(ctx), grads[0], {}, {}), at::Tensor(), at::Tensor()};
+    auto out_splits = ctx->saved_data["out_splits"].toIntVector();
+    auto in_splits = ctx->saved_data["in_splits"].toIntVector();
+    return {AllToAllImpl(*Held(ctx), grads[0], in_splits, out_splits), at::Tensor(), at::Tensor(), at::Tensor(),
+            at::Tensor()};
   }
 };
 
 }  // namespace
 
-at::Tensor StartAllToAll(const at::Tensor& pieces, const CommunicatorPtr& comm, PendingAllToAll* pending) {
+at::Tensor StartAllToAll(const at::Tensor& pieces, const CommunicatorPtr& comm, PendingAllToAll* pending,
+                         const std::vector<int64_t>& output_split_sizes,
+                         const std::vector<int64_t>& input_split_sizes) {
   auto slot = c10::make_intrusive<WorkSlot>();
-  auto out = StartFn::apply(pieces, Hold(comm), c10::IValue::make_capsule(slot));
+  auto out = StartFn::apply(pieces, Hold(comm), c10::IValue::make_capsule(slot), output_split_sizes,
+                            input_split_sizes);
   pending->work = slot->work;
   return out;
 }

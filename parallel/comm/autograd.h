@@ -37,16 +37,19 @@ at::Tensor AllToAllRegion(const at::Tensor& x, const CommunicatorPtr& comm,
 at::Tensor AllToAllScatterGather(const at::Tensor& x, const CommunicatorPtr& comm,
                                  int64_t scatter_dim, int64_t gather_dim);
 
-// Asynchronous even all-to-all along dim 0, for overlapping communication
-// with computation: `pieces` (P, ...) holds piece q for rank q. Starts the
-// exchange and returns the receive buffer (P, ...), row q from rank q,
-// autograd-connected to `pieces`. The buffer is being written until
-// `pending->Wait()` returns: read it only after. Backward: the same exchange
-// (its own inverse), blocking.
+// Asynchronous all-to-all along dim 0, for overlapping communication with
+// computation. Even (no splits): `pieces` (P, ...) holds piece q for rank q
+// and the result (P, ...) has row q from rank q. Uneven: splits as in
+// AllToAllRegion. Starts the exchange and returns the receive buffer,
+// autograd-connected to `pieces`; it is being written until
+// `pending->Wait()` returns: read it only after. Backward: the inverse
+// exchange, blocking.
 struct PendingAllToAll {
   WorkPtr work;
   void Wait() { if (work) work->Wait(); }
 };
-at::Tensor StartAllToAll(const at::Tensor& pieces, const CommunicatorPtr& comm, PendingAllToAll* pending);
+at::Tensor StartAllToAll(const at::Tensor& pieces, const CommunicatorPtr& comm, PendingAllToAll* pending,
+                         const std::vector<int64_t>& output_split_sizes = {},
+                         const std::vector<int64_t>& input_split_sizes = {});
 
 }  // namespace loom::comm
