@@ -20,6 +20,9 @@ struct PlanSpec {
   std::string fsdp_unit_pattern;        // e.g. "model.layers.*"
   std::vector<std::string> root_params;  // parameters outside units (embeddings, norm, head)
   std::string sp_attention_pattern;      // attention modules that may run under Ulysses
+  // Stacked expert parameters (dim 0 = expert index) an EP plan may split on
+  // dim 0; empty for dense families.
+  std::string expert_param_pattern;
 };
 
 struct FamilyEntry {

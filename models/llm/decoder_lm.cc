@@ -6,6 +6,7 @@
 #include <torch/nn/init.h>
 
 #include "models/core/safetensors.h"
+#include "models/llm/moe_state_adapter.h"
 #include "ops/base/error.h"
 #include "ops/loss/chunked_cross_entropy.h"
 #include "ops/norm/rms_norm.h"
@@ -56,7 +57,7 @@ at::Tensor Attention::forward(const at::Tensor& x, const at::Tensor& cos, const 
   return o_proj(out.transpose(1, 2).reshape({b, t, heads_ * head_dim_}));
 }
 
-Mlp::Mlp(const LlmConfig& c) : Module("Mlp") {
+Mlp::Mlp(const LlmConfig& c) : FeedForward("Mlp") {
   const auto lin = [&](int64_t in, int64_t out) { return nn::Linear(nn::LinearOptions(in, out).bias(c.mlp_bias)); };
   gate_proj = register_module("gate_proj", lin(c.hidden_size, c.intermediate_size));
   up_proj = register_module("up_proj", lin(c.hidden_size, c.intermediate_size));
@@ -67,9 +68,14 @@ at::Tensor Mlp::forward(const at::Tensor& x) {
   return CallWithHooks(x, [this](const at::Tensor& h) { return down_proj(at::silu(gate_proj(h)) * up_proj(h)); });
 }
 
-DecoderLayer::DecoderLayer(const LlmConfig& c) : Module("DecoderLayer") {
+DecoderLayer::DecoderLayer(const LlmConfig& c, int64_t index, int64_t sparse_index, std::shared_ptr<MoeContext> moe)
+    : Module("DecoderLayer") {
   self_attn = register_module("self_attn", std::make_shared<Attention>(c));
-  mlp = register_module("mlp", std::make_shared<Mlp>(c));
+  if (c.IsSparseLayer(index)) {
+    mlp = register_module("mlp", std::make_shared<SparseMoeBlock>(c, sparse_index, std::move(moe)));
+  } else {
+    mlp = register_module("mlp", std::make_shared<Mlp>(c));
+  }
   input_layernorm = register_module("input_layernorm", std::make_shared<RmsNormModule>(c.hidden_size, c.rms_norm_eps));
   post_attention_layernorm =
       register_module("post_attention_layernorm", std::make_shared<RmsNormModule>(c.hidden_size, c.rms_norm_eps));
@@ -81,15 +87,16 @@ at::Tensor DecoderLayer::forward(const at::Tensor& x, const at::Tensor& cos, con
   ops::AttentionBackend* attention = &backend;
   return CallWithHooks(x, [this, cos, sin, inputs, attention](const at::Tensor& h) {
     auto a = h + self_attn->forward(input_layernorm->forward(h), cos, sin, inputs, *attention);
-    return a + mlp->forward(post_attention_layernorm->forward(a));
+    return a + mlp->forward(post_attention_layernorm->forward(a), inputs.doc_ids);
   });
 }
 
-DecoderBody::DecoderBody(const LlmConfig& c) : Module("DecoderBody") {
+DecoderBody::DecoderBody(const LlmConfig& c, const std::shared_ptr<MoeContext>& moe) : Module("DecoderBody") {
   embed_tokens = register_module("embed_tokens", nn::Embedding(c.vocab_size, c.hidden_size));
   auto list = nn::ModuleList();
+  int64_t sparse = 0;
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    layers.push_back(std::make_shared<DecoderLayer>(c));
+    layers.push_back(std::make_shared<DecoderLayer>(c, i, c.IsSparseLayer(i) ? sparse++ : -1, moe));
     list->push_back(layers.back());
   }
   register_module("layers", list);
@@ -98,7 +105,16 @@ DecoderBody::DecoderBody(const LlmConfig& c) : Module("DecoderBody") {
 
 DecoderLM::DecoderLM(const LlmConfig& config) : Module("DecoderLM"), config_(config) {
   config_.Validate("model config");
-  model = register_module("model", std::make_shared<DecoderBody>(config_));
+  moe_ = std::make_shared<MoeContext>();
+  moe_->dispatcher = std::make_shared<ops::LocalExpertDispatcher>();
+  for (int64_t i = 0; i < config_.num_hidden_layers; ++i) {
+    if (config_.IsSparseLayer(i)) sparse_layers_.push_back(i);
+  }
+  if (!sparse_layers_.empty()) {
+    moe_->stats = c10::make_intrusive<RouterStats>(static_cast<int64_t>(sparse_layers_.size()), config_.num_experts,
+                                                   config_.AuxLossCoef());
+  }
+  model = register_module("model", std::make_shared<DecoderBody>(config_, moe_));
   if (!config_.tie_word_embeddings) {
     lm_head = register_module("lm_head", nn::Linear(nn::LinearOptions(config_.hidden_size, config_.vocab_size).bias(false)));
   }
@@ -110,7 +126,13 @@ at::Tensor DecoderLM::OutputWeight() const {
   return config_.tie_word_embeddings ? model->embed_tokens->weight : lm_head->weight;
 }
 
-at::Tensor DecoderLM::Hidden(const DecoderInputs& in) {
+at::Tensor DecoderLM::Hidden(const DecoderInputs& in) { return HiddenImpl(in, /*record_router_stats=*/false); }
+
+at::Tensor DecoderLM::HiddenImpl(const DecoderInputs& in, bool record) {
+  // A new forward: earlier router statistics (and their aux gradient) no
+  // longer apply. Only LossSum's forward records; a recompute re-run inside
+  // backward does not pass through here and never records.
+  if (moe_->stats) moe_->stats->Begin(record);
   const int64_t b = in.input_ids.size(0), t = in.input_ids.size(1);
   auto positions = in.position_ids.defined()
                        ? in.position_ids
@@ -120,11 +142,13 @@ at::Tensor DecoderLM::Hidden(const DecoderInputs& in) {
   attn.doc_ids = in.doc_ids;
   // The root's hooks run around the whole forward (e.g. FSDP gathers the
   // embedding, final norm and head here).
-  return CallWithHooks(in.input_ids, [&](const at::Tensor& ids) {
+  auto out = CallWithHooks(in.input_ids, [&](const at::Tensor& ids) {
     auto h = model->embed_tokens(ids);
     for (auto& layer : model->layers) h = layer->forward(h, cos, sin, attn, *attention_);
     return model->norm->forward(h);
   });
+  if (moe_->stats) moe_->stats->Finish();
+  return out;
 }
 
 at::Tensor DecoderLM::Logits(const DecoderInputs& in) {
@@ -133,8 +157,13 @@ at::Tensor DecoderLM::Logits(const DecoderInputs& in) {
 }
 
 at::Tensor DecoderLM::LossSum(const DecoderInputs& in, const at::Tensor& labels, int64_t chunk_size) {
-  auto h = Hidden(in);
+  auto h = HiddenImpl(in, /*record_router_stats=*/true);
   return ops::ChunkedCrossEntropySum(h.reshape({-1, h.size(-1)}), OutputWeight(), labels.reshape({-1}), chunk_size);
+}
+
+double DecoderLM::AuxLoss() const {
+  const auto* stats = router_stats();
+  return stats && stats->has_aux() ? stats->coef() * stats->aux_loss() : 0.0;
 }
 
 void DecoderLM::InitWeights(uint64_t seed) {
@@ -160,6 +189,10 @@ void DecoderLM::LoadFrom(const std::string& source) {
   for (const auto& n : ckpt.Names()) unused.insert(n);
   for (auto& p : named_parameters()) {
     const std::string& name = p.key();
+    if (IsStackedExpertName(name)) {
+      LoadStackedExperts(ckpt, source, name, p.value(), &unused);
+      continue;
+    }
     auto src = ckpt.Get(name);
     if (src.sizes() != p.value().sizes()) {
       std::ostringstream os;
@@ -174,14 +207,15 @@ void DecoderLM::LoadFrom(const std::string& source) {
   if (!unused.empty()) {
     throw ConfigError(ErrorWithFix(source + ": tensor '" + *unused.begin() + "' (and " +
                                        std::to_string(unused.size() - 1) + " more) is not part of the model",
-                                   "check model_type and the config flags (biases, qk-norm, tied embeddings)"));
+                                   "check model_type and the config flags (biases, qk-norm, tied embeddings, "
+                                   "num_experts, decoder_sparse_step, mlp_only_layers)"));
   }
 }
 
 std::vector<std::pair<std::string, at::Tensor>> DecoderLM::StateForExport() const {
   std::vector<std::pair<std::string, at::Tensor>> out;
   for (const auto& p : named_parameters()) out.emplace_back(p.key(), p.value().detach());
-  return out;
+  return StackedExpertsToHf(std::move(out));
 }
 
 std::shared_ptr<DecoderLM> LoadDecoderLM(const std::string& dir) {

@@ -1,8 +1,12 @@
-// DecoderLM: the dense decoder LM shared by llama, qwen2 and qwen3 (they differ
-// only in flags: qkv biases, qk-norm, tied embeddings, RoPE scaling).
+// DecoderLM: the decoder LM shared by llama, qwen2, qwen3 (they differ only in
+// flags: qkv biases, qk-norm, tied embeddings, RoPE scaling) and qwen3_moe
+// (qwen3 attention; each layer's `mlp` is the dense Mlp or a SparseMoeBlock,
+// per LlmConfig::IsSparseLayer, models/llm/moe_block.h).
 // Parameter names are Hugging Face's, so named_parameters() maps 1:1 onto
 // safetensors: model.embed_tokens.weight, model.layers.{i}.self_attn.q_proj.weight,
-// ..., model.norm.weight, lm_head.weight (absent when tied).
+// ..., model.norm.weight, lm_head.weight (absent when tied). MoE experts are
+// stacked (model.layers.{i}.mlp.experts.gate_proj (E, I, C), ...); loading and
+// export map them to HF's per-expert tensors (models/llm/moe_state_adapter.h).
 //
 // Legend: B batch rows, T positions, C hidden, H heads, K kv heads, D head dim,
 // V vocab.
@@ -17,7 +21,10 @@
 
 #include "models/core/module.h"
 #include "models/llm/llm_config.h"
+#include "models/llm/moe_block.h"
+#include "models/llm/router_stats.h"
 #include "ops/attention/attention.h"
+#include "ops/moe/expert_dispatcher.h"
 
 namespace loom::models {
 
@@ -51,27 +58,29 @@ class Attention : public Module {
   int64_t heads_, kv_heads_, head_dim_;
 };
 
-class Mlp : public Module {
+class Mlp : public FeedForward {
  public:
   explicit Mlp(const LlmConfig& c);
   at::Tensor forward(const at::Tensor& x);  // SwiGLU: down(silu(gate(x)) * up(x))
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& doc_ids) override { return forward(x); }
   torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
 
 // One transformer block; the FSDP / recompute unit (hooks run around forward).
 class DecoderLayer : public Module {
  public:
-  explicit DecoderLayer(const LlmConfig& c);
+  // `moe`: the model's shared MoE context when layer `index` is sparse, else null.
+  DecoderLayer(const LlmConfig& c, int64_t index, int64_t sparse_index, std::shared_ptr<MoeContext> moe);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                      const ops::AttentionInputs& inputs, ops::AttentionBackend& backend);
   std::shared_ptr<Attention> self_attn;
-  std::shared_ptr<Mlp> mlp;
+  std::shared_ptr<FeedForward> mlp;  // Mlp, or SparseMoeBlock in a sparse layer
   std::shared_ptr<RmsNormModule> input_layernorm, post_attention_layernorm;
 };
 
 class DecoderBody : public Module {
  public:
-  explicit DecoderBody(const LlmConfig& c);
+  DecoderBody(const LlmConfig& c, const std::shared_ptr<MoeContext>& moe);
   torch::nn::Embedding embed_tokens{nullptr};
   std::vector<std::shared_ptr<DecoderLayer>> layers;
   std::shared_ptr<RmsNormModule> norm;
@@ -86,7 +95,15 @@ class DecoderLM : public Module {
   // Logits (B, T, V): materialises the full vocab; for inference and tests.
   at::Tensor Logits(const DecoderInputs& in);
   // Sum of token losses over labels != -100 (chunked, never (B*T, V) logits).
+  // For a MoE model this forward also records the router statistics and
+  // evaluates the load-balancing aux loss of this micro-batch (router_stats():
+  // aux_loss(), per-expert counts); when config().AuxLossCoef() > 0, the
+  // backward of the returned tensor also carries the gradient of
+  // AuxLossCoef() * aux_loss() (see RouterStats). The returned value excludes
+  // the aux loss: add AuxLoss() to report the training loss.
   at::Tensor LossSum(const DecoderInputs& in, const at::Tensor& labels, int64_t chunk_size);
+  // AuxLossCoef() * aux loss of the last LossSum (0 for dense models).
+  double AuxLoss() const;
 
   // The output projection (V, C): lm_head, or the embedding when tied.
   at::Tensor OutputWeight() const;
@@ -100,6 +117,13 @@ class DecoderLM : public Module {
   std::vector<std::pair<std::string, at::Tensor>> StateForExport() const;
 
   void SetAttentionBackend(std::shared_ptr<ops::AttentionBackend> backend) { attention_ = std::move(backend); }
+  // How sparse layers reach their experts (default ops::LocalExpertDispatcher).
+  void SetExpertDispatcher(std::shared_ptr<ops::ExpertDispatcher> dispatcher) { moe_->dispatcher = std::move(dispatcher); }
+  // The router statistics of the last recorded forward; a parallel plan sets
+  // its `reduce` hook. Null for dense models.
+  RouterStats* router_stats() const { return moe_->stats.get(); }
+  // Decoder-layer index of each sparse layer, in order.
+  const std::vector<int64_t>& sparse_layers() const { return sparse_layers_; }
 
   const LlmConfig& config() const { return config_; }
   std::shared_ptr<DecoderBody> model;
@@ -107,8 +131,12 @@ class DecoderLM : public Module {
 
  private:
   LlmConfig config_;
+  at::Tensor HiddenImpl(const DecoderInputs& in, bool record_router_stats);
+
   at::Tensor inv_freq_;  // (D/2) fp32, not a parameter
   std::shared_ptr<ops::AttentionBackend> attention_;
+  std::shared_ptr<MoeContext> moe_;  // stats null for dense models
+  std::vector<int64_t> sparse_layers_;
 };
 
 // Loads a Hugging Face model directory (config.json + safetensors).

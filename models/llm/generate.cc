@@ -7,6 +7,7 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include "models/core/safetensors.h"
+#include "models/llm/moe_state_adapter.h"
 
 namespace loom::models {
 
@@ -31,6 +32,7 @@ void SaveHfModel(const DecoderLM& model, const std::string& dir, at::ScalarType 
 void SaveHfState(const LlmConfig& config, std::vector<std::pair<std::string, at::Tensor>> state,
                  const std::string& dir, at::ScalarType dtype) {
   std::filesystem::create_directories(dir);
+  state = StackedExpertsToHf(std::move(state));  // FSDP's gathered state is stacked
   for (auto& [name, t] : state) t = t.to(dtype);
   SaveCheckpoint(dir, state);
   auto json = LlmConfigToJson(config);

@@ -18,7 +18,8 @@ std::vector<int64_t> GreedyGenerate(DecoderLM& model, const std::vector<int64_t>
 // directory `transformers.AutoModelForCausalLM.from_pretrained` loads.
 void SaveHfModel(const DecoderLM& model, const std::string& dir,
                  at::ScalarType dtype = at::kFloat);
-// The same from explicit (HF name, tensor) pairs, e.g. gathered FSDP shards.
+// The same from explicit (name, tensor) pairs, e.g. gathered FSDP shards:
+// HF names, or Loom's stacked expert names (written per expert in HF layout).
 void SaveHfState(const LlmConfig& config, std::vector<std::pair<std::string, at::Tensor>> state,
                  const std::string& dir, at::ScalarType dtype = at::kFloat);
 

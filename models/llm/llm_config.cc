@@ -18,6 +18,10 @@ const std::set<std::string> kIgnored = {
     "eos_token_id", "initializer_range", "attention_dropout", "use_sliding_window",
     "layer_types", "pretraining_tp", "hidden_act", "rope_scaling", "head_dim",
     "attention_bias", "mlp_bias", "tie_word_embeddings", "rms_norm_eps", "rope_theta"};
+// Qwen3MoeConfig's keys; any other model_type rejects them as unsupported.
+const std::set<std::string> kMoeKeys = {"num_experts", "num_experts_per_tok", "moe_intermediate_size",
+                                        "norm_topk_prob", "decoder_sparse_step", "mlp_only_layers",
+                                        "router_aux_loss_coef", "output_router_logits"};
 const std::set<std::string> kRequired = {"vocab_size", "hidden_size", "intermediate_size",
                                          "num_hidden_layers", "num_attention_heads"};
 
@@ -36,16 +40,16 @@ int64_t TokenId(const json& v) {
 LlmConfig LlmConfigFromJson(const json& j, const std::string& source) {
   LlmConfig c;
   c.model_type = j.value("model_type", "");
-  if (c.model_type != "llama" && c.model_type != "qwen2" && c.model_type != "qwen3") {
-    Fail(source, "model_type '" + c.model_type + "' is not a dense decoder Loom implements",
-         "use a llama, qwen2 or qwen3 checkpoint");
+  if (c.model_type != "llama" && c.model_type != "qwen2" && c.model_type != "qwen3" && c.model_type != "qwen3_moe") {
+    Fail(source, "model_type '" + c.model_type + "' is not a decoder Loom implements",
+         "use a llama, qwen2, qwen3 or qwen3_moe checkpoint");
   }
   for (const auto& key : kRequired) {
     if (!j.contains(key)) Fail(source, "missing key '" + key + "'", "add it to config.json");
   }
   for (auto& [key, value] : j.items()) {
     if (!kIgnored.count(key) && !kRequired.count(key) && key != "num_key_value_heads" &&
-        key != "max_position_embeddings") {
+        key != "max_position_embeddings" && !(c.IsMoe() && kMoeKeys.count(key))) {
       Fail(source, "unsupported key '" + key + "' = " + value.dump(),
            "remove it if it does not change the model, or use a supported architecture");
     }
@@ -66,7 +70,20 @@ LlmConfig LlmConfigFromJson(const json& j, const std::string& source) {
     c.initializer_range = j.value("initializer_range", 0.02);
     c.attention_bias = c.model_type == "qwen2" ? true : j.value("attention_bias", false);
     c.mlp_bias = j.value("mlp_bias", false);
-    c.qk_norm = c.model_type == "qwen3";
+    c.qk_norm = c.model_type == "qwen3" || c.model_type == "qwen3_moe";
+    if (c.IsMoe()) {
+      // Defaults are Qwen3MoeConfig's.
+      c.num_experts = j.value("num_experts", int64_t{128});
+      c.num_experts_per_tok = j.value("num_experts_per_tok", int64_t{8});
+      c.moe_intermediate_size = j.value("moe_intermediate_size", int64_t{768});
+      c.norm_topk_prob = j.value("norm_topk_prob", false);
+      c.decoder_sparse_step = j.value("decoder_sparse_step", int64_t{1});
+      if (j.contains("mlp_only_layers") && !j["mlp_only_layers"].is_null()) {
+        c.mlp_only_layers = j["mlp_only_layers"].get<std::vector<int64_t>>();
+      }
+      c.router_aux_loss_coef = j.value("router_aux_loss_coef", 0.001);
+      c.output_router_logits = j.value("output_router_logits", false);
+    }
     if (j.contains("bos_token_id")) c.bos_token_id = TokenId(j["bos_token_id"]);
     if (j.contains("eos_token_id")) c.eos_token_id = TokenId(j["eos_token_id"]);
   } catch (const json::exception& e) {
@@ -118,6 +135,32 @@ void LlmConfig::Validate(const std::string& source) const {
              " is not a multiple of num_key_value_heads " + std::to_string(num_key_value_heads),
          "choose num_key_value_heads dividing num_attention_heads");
   }
+  if (!IsMoe()) return;
+  if (num_experts < 0 || moe_intermediate_size < 1 || decoder_sparse_step < 1) {
+    Fail(source, "num_experts must be >= 0, moe_intermediate_size and decoder_sparse_step >= 1",
+         "fix the MoE sizes");
+  }
+  if (num_experts > 0 && (num_experts_per_tok < 1 || num_experts_per_tok > num_experts)) {
+    Fail(source,
+         "num_experts_per_tok " + std::to_string(num_experts_per_tok) + " is not in [1, num_experts = " +
+             std::to_string(num_experts) + "]",
+         "choose a top-k between 1 and num_experts");
+  }
+  if (router_aux_loss_coef < 0) Fail(source, "router_aux_loss_coef must be >= 0", "use 0 to turn it off");
+}
+
+bool LlmConfig::IsSparseLayer(int64_t layer) const {
+  if (!IsMoe() || num_experts <= 0) return false;
+  for (int64_t l : mlp_only_layers) {
+    if (l == layer) return false;
+  }
+  return (layer + 1) % decoder_sparse_step == 0;
+}
+
+int64_t LlmConfig::NumSparseLayers() const {
+  int64_t n = 0;
+  for (int64_t i = 0; i < num_hidden_layers; ++i) n += IsSparseLayer(i) ? 1 : 0;
+  return n;
 }
 
 int64_t LlmConfig::NumParameters() const {
@@ -125,8 +168,11 @@ int64_t LlmConfig::NumParameters() const {
   const int64_t attn = hidden_size * (q + 2 * kv) + q * hidden_size +
                        (attention_bias ? q + 2 * kv : 0) + (qk_norm ? 2 * head_dim : 0);
   const int64_t mlp = 3 * hidden_size * intermediate_size;
-  const int64_t layer = attn + mlp + 2 * hidden_size;
-  return vocab_size * hidden_size * (tie_word_embeddings ? 1 : 2) + num_hidden_layers * layer + hidden_size;
+  const int64_t moe = num_experts * (hidden_size + 3 * hidden_size * moe_intermediate_size);  // router + experts
+  const int64_t sparse = NumSparseLayers();
+  const int64_t layers = (num_hidden_layers - sparse) * (attn + mlp) + sparse * (attn + moe) +
+                         num_hidden_layers * 2 * hidden_size;
+  return vocab_size * hidden_size * (tie_word_embeddings ? 1 : 2) + layers + hidden_size;
 }
 
 LlmConfig LoadLlmConfig(const std::string& path) {
@@ -142,8 +188,10 @@ LlmConfig LoadLlmConfig(const std::string& path) {
 }
 
 json LlmConfigToJson(const LlmConfig& c) {
-  const char* arch = c.model_type == "llama" ? "LlamaForCausalLM"
-                     : c.model_type == "qwen2" ? "Qwen2ForCausalLM" : "Qwen3ForCausalLM";
+  const char* arch = c.model_type == "llama"       ? "LlamaForCausalLM"
+                     : c.model_type == "qwen2"     ? "Qwen2ForCausalLM"
+                     : c.model_type == "qwen3_moe" ? "Qwen3MoeForCausalLM"
+                                                   : "Qwen3ForCausalLM";
   json j = {{"architectures", {arch}},
             {"model_type", c.model_type},
             {"vocab_size", c.vocab_size},
@@ -162,7 +210,17 @@ json LlmConfigToJson(const LlmConfig& c) {
             {"attention_dropout", 0.0},
             {"torch_dtype", "float32"}};
   if (c.model_type == "llama") j["attention_bias"] = c.attention_bias, j["mlp_bias"] = c.mlp_bias;
-  if (c.model_type == "qwen3") j["attention_bias"] = c.attention_bias;
+  if (c.model_type == "qwen3" || c.IsMoe()) j["attention_bias"] = c.attention_bias;
+  if (c.IsMoe()) {
+    j["num_experts"] = c.num_experts;
+    j["num_experts_per_tok"] = c.num_experts_per_tok;
+    j["moe_intermediate_size"] = c.moe_intermediate_size;
+    j["norm_topk_prob"] = c.norm_topk_prob;
+    j["decoder_sparse_step"] = c.decoder_sparse_step;
+    j["mlp_only_layers"] = c.mlp_only_layers;
+    j["router_aux_loss_coef"] = c.router_aux_loss_coef;
+    j["output_router_logits"] = c.output_router_logits;
+  }
   if (c.bos_token_id >= 0) j["bos_token_id"] = c.bos_token_id;
   if (c.eos_token_id >= 0) j["eos_token_id"] = c.eos_token_id;
   if (c.rope_scaling.type == "llama3") {

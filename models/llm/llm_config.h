@@ -1,5 +1,6 @@
-// LlmConfig: the architecture of a dense decoder LM, read from and written to
-// Hugging Face config.json (llama, qwen2, qwen3 model types).
+// LlmConfig: the architecture of a decoder LM, read from and written to
+// Hugging Face config.json (llama, qwen2, qwen3 dense; qwen3_moe mixture of
+// experts: Qwen3MoeConfig's keys, layers sparse or dense exactly as HF decides).
 //
 // Parsing is strict: a key Loom does not implement, or a value it cannot honour
 // (e.g. hidden_act != silu, sliding-window attention), is a loom::ConfigError
@@ -8,6 +9,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -16,7 +18,7 @@
 namespace loom::models {
 
 struct LlmConfig {
-  std::string model_type = "qwen3";  // llama | qwen2 | qwen3
+  std::string model_type = "qwen3";  // llama | qwen2 | qwen3 | qwen3_moe
   int64_t vocab_size = 151936;
   int64_t hidden_size = 256;
   int64_t intermediate_size = 768;
@@ -35,6 +37,24 @@ struct LlmConfig {
   double initializer_range = 0.02;
   int64_t bos_token_id = -1;
   int64_t eos_token_id = -1;
+
+  // Mixture of experts (qwen3_moe only; num_experts 0 = every layer dense).
+  int64_t num_experts = 0;
+  int64_t num_experts_per_tok = 2;       // top-k
+  int64_t moe_intermediate_size = 768;   // width of each expert's SwiGLU
+  bool norm_topk_prob = false;           // renormalise the top-k probabilities to sum 1
+  int64_t decoder_sparse_step = 1;       // layer i is sparse iff (i + 1) % step == 0 ...
+  std::vector<int64_t> mlp_only_layers;  // ... and i is not listed here
+  double router_aux_loss_coef = 0.001;   // weight of the load-balancing loss ...
+  bool output_router_logits = false;     // ... added to the training loss iff true (as HF)
+
+  bool IsMoe() const { return model_type == "qwen3_moe"; }
+  // Whether decoder layer `layer` holds a sparse MoE block (HF's rule).
+  bool IsSparseLayer(int64_t layer) const;
+  // Number of sparse layers.
+  int64_t NumSparseLayers() const;
+  // The coefficient the training loss applies to the aux loss (0 when off).
+  double AuxLossCoef() const { return output_router_logits ? router_aux_loss_coef : 0.0; }
 
   // Checks internal consistency (heads divide, ...); throws ConfigError.
   void Validate(const std::string& source) const;

@@ -1,34 +1,91 @@
 #include "parallel/fsdp/fsdp.h"
 
+#include <algorithm>
+#include <functional>
 #include <map>
 
 #include <ATen/ATen.h>
+#include <ATen/Context.h>
 #include <c10/core/CPUAllocator.h>
+#include <torch/csrc/autograd/engine.h>
 #include <torch/csrc/autograd/function_hook.h>
 #include <torch/csrc/autograd/variable.h>
 
+#include "models/llm/moe_state_adapter.h"
 #include "ops/base/error.h"
 
 namespace loom::parallel {
+
+at::ScalarType ParseFsdpDtype(const std::string& name, const std::string& key) {
+  if (name == "fp32") return at::kFloat;
+  if (name == "bf16") return at::kBFloat16;
+  throw ConfigError(ErrorWithFix(key + " '" + name + "' is not a supported dtype", "use fp32 or bf16"));
+}
 
 struct FsdpModel::Unit {
   std::string name;
   models::Module* module = nullptr;  // null for the root (hooked on the model)
   bool decay = true;                 // parameters with dim >= 2 (weight decay applies)
+  bool expert = false;               // stacked expert weights: this ep rank's experts, over expert_fsdp
   std::vector<std::string> names;
   std::vector<at::Tensor> params;    // the module's own parameter handles
   std::vector<int64_t> offsets, numels;
   std::vector<std::vector<int64_t>> shapes;
   int64_t numel = 0, padded = 0;
-  at::Tensor shard;  // (padded / N) fp32 leaf: what the optimizer updates
-  at::Tensor full;   // (padded) gathered buffer; storage freed between uses
+  at::Tensor shard;  // (padded / N) fp32 leaf on the shard device: what the optimizer updates
+  at::Tensor full;   // (padded) gathered buffer, param_dtype on the compute device; storage freed between uses
   int pending = 0;   // parameter gradients still to arrive in this backward
   comm::CommunicatorPtr comm;
+  const FsdpOptions* options = nullptr;
+  FsdpStats* stats = nullptr;
 
-  // All-gathers into a new buffer and points every parameter at its slice.
-  void Gather() {
-    full = at::empty({padded}, shard.options().requires_grad(false));
-    comm->AllGather(full, shard.detach())->Wait();
+  // The all-gather in flight (at most one), its input and output kept alive until Wait.
+  enum class InFlight { kNone, kGather, kRegather };
+  InFlight in_flight = InFlight::kNone;
+  comm::WorkPtr work;
+  at::Tensor work_in, work_out;
+
+  at::TensorOptions ComputeOptions(at::ScalarType dtype) const {
+    return at::TensorOptions().dtype(dtype).device(options->device);
+  }
+  // The shard as the all-gather's input: param_dtype on the compute device.
+  // With offload this is always a separate copy (host -> device).
+  at::Tensor StagedShard() {
+    auto s = shard.detach();
+    if (!options->offload) return s.to(options->device, options->param_dtype);
+    auto staged = s.to(options->device, options->param_dtype, /*non_blocking=*/true, /*copy=*/true);
+    stats->bytes_to_device += staged.numel() * staged.element_size();
+    return staged;
+  }
+  void Wait() {
+    if (in_flight == InFlight::kNone) return;
+    work->Wait();
+    work.reset(), work_in.reset(), work_out.reset();
+    in_flight = InFlight::kNone;
+  }
+  bool Freed() const { return full.storage().nbytes() == 0; }
+
+  // Forward: issues the all-gather into a new buffer.
+  void StartGather() {
+    Wait();  // a re-gather whose backward never came: finish it, then drop it
+    full = at::empty({padded}, ComputeOptions(options->param_dtype));
+    work_in = StagedShard();
+    work_out = full;
+    work = comm->AllGather(work_out, work_in);
+    in_flight = InFlight::kGather;
+    stats->bytes_gathered += padded * full.element_size();
+  }
+  void BeginForward() {
+    if (in_flight == InFlight::kGather) {
+      ++stats->gathers_prefetched;
+      return;
+    }
+    ++stats->gathers_on_demand;
+    StartGather();
+  }
+  // Waits for the gathered buffer and points every parameter at its slice.
+  void FinishForward() {
+    Wait();
     for (size_t i = 0; i < params.size(); ++i) {
       params[i].set_data(full.slice(0, offsets[i], offsets[i] + numels[i]).view(shapes[i]));
     }
@@ -40,42 +97,83 @@ struct FsdpModel::Unit {
     impl->set_data_ptr_noswap(at::DataPtr(nullptr, full.device()));
     impl->set_nbytes(0);
   }
-  // Refills the same storage (saved tensors see it again) through an alias
-  // with its own version counter, so autograd accepts the saved views.
-  void Regather() {
+  // Backward: refills the same storage (saved tensors see it again) through
+  // an alias with its own version counter, so autograd accepts the saved views.
+  void StartRegather() {
     auto* impl = full.storage().unsafeGetStorageImpl();
-    if (impl->nbytes() != 0) return;
     const size_t nbytes = static_cast<size_t>(padded) * full.element_size();
     impl->set_data_ptr_noswap(c10::GetAllocator(full.device().type())->allocate(nbytes));
     impl->set_nbytes(nbytes);
-    auto alias = at::empty({0}, full.options()).set_(full.storage(), 0, {padded}, {1});
-    comm->AllGather(alias, shard.detach())->Wait();
+    work_out = at::empty({0}, full.options()).set_(full.storage(), 0, {padded}, {1});
+    work_in = StagedShard();
+    work = comm->AllGather(work_out, work_in);
+    in_flight = InFlight::kRegather;
+    stats->bytes_gathered += static_cast<int64_t>(nbytes);
   }
-  // Flattens the full gradients, reduce-scatters them into shard.grad.
-  void ReduceScatterGrads() {
-    auto flat = at::zeros({padded}, shard.options().requires_grad(false));
+  void PrefetchRegather() {
+    if (in_flight == InFlight::kNone && Freed()) StartRegather();
+  }
+  void BeginBackward() {
+    if (in_flight == InFlight::kRegather) {
+      ++stats->regathers_prefetched;
+    } else if (Freed()) {
+      ++stats->regathers_on_demand;
+      StartRegather();
+    }
+  }
+  // Flattens the full gradients (reduce_dtype), issues their reduce-scatter
+  // and frees the gathered buffer; FinishReduceScatter accumulates the result.
+  void StartReduceScatter() {
+    auto flat = at::zeros({padded}, ComputeOptions(options->reduce_dtype));
     for (size_t i = 0; i < params.size(); ++i) {
       auto& g = params[i].mutable_grad();
       if (g.defined()) flat.slice(0, offsets[i], offsets[i] + numels[i]).copy_(g.reshape({-1}));
       g = at::Tensor();
     }
-    auto out = at::empty({padded / comm->size()}, flat.options());
-    comm->ReduceScatter(out, flat)->Wait();
-    auto& sg = shard.mutable_grad();
-    if (sg.defined()) sg.add_(out); else sg = out;
+    rs_out = at::empty({padded / comm->size()}, flat.options());
+    rs_in = flat;
+    rs_work = comm->ReduceScatter(rs_out, rs_in);
+    stats->bytes_reduced += padded * flat.element_size();
     Free();
   }
+  // Waits for the reduce-scatter and accumulates it into the fp32 shard's .grad.
+  void FinishReduceScatter() {
+    if (!rs_work) return;
+    rs_work->Wait();
+    at::Tensor out = rs_out;
+    rs_work.reset(), rs_in.reset(), rs_out.reset();
+    if (options->offload) {
+      out = out.to(shard.device(), at::kFloat, /*non_blocking=*/false, /*copy=*/true);
+      stats->bytes_to_host += out.numel() * out.element_size();
+    } else {
+      out = out.to(shard.device(), at::kFloat);
+    }
+    auto& sg = shard.mutable_grad();
+    if (sg.defined()) sg.add_(out); else sg = out;
+  }
+  comm::WorkPtr rs_work;  // the reduce-scatter in flight, its input and output
+  at::Tensor rs_in, rs_out;
+};
+
+// The units gathered together: the root's (on the model's forward) or one
+// decoder layer's (matrices and vectors).
+struct FsdpModel::Block {
+  models::Module* module = nullptr;
+  std::vector<Unit*> units;
+  bool regather_wanted = false;  // freed after forward; its backward will re-gather
 };
 
 namespace {
 
 // Post-accumulate-grad hook: tells the unit one more parameter is complete.
 struct GradArrived : torch::autograd::PostAccumulateGradHook {
-  explicit GradArrived(FsdpModel::Unit* unit) : unit_(unit) {}
+  GradArrived(FsdpModel::Unit* unit, std::function<void(FsdpModel::Unit*)> complete)
+      : unit_(unit), complete_(std::move(complete)) {}
   void operator()(const torch::autograd::Variable& /*param*/) override {
-    if (--unit_->pending == 0) unit_->ReduceScatterGrads();
+    if (--unit_->pending == 0) complete_(unit_);
   }
   FsdpModel::Unit* unit_;
+  std::function<void(FsdpModel::Unit*)> complete_;
 };
 
 }  // namespace
@@ -83,86 +181,181 @@ struct GradArrived : torch::autograd::PostAccumulateGradHook {
 FsdpModel::FsdpModel(std::shared_ptr<models::DecoderLM> model, const ProcessGroups& groups, FsdpOptions options)
     : model_(std::move(model)), groups_(groups), options_(options) {
   const auto& comm = groups_.fsdp;
+  for (auto [dtype, key] : {std::pair{options_.param_dtype, "param_dtype"}, {options_.reduce_dtype, "reduce_dtype"}}) {
+    if (dtype != at::kFloat && dtype != at::kBFloat16) {
+      throw ConfigError(ErrorWithFix(std::string("FSDP ") + key + " " + c10::toString(dtype) + " is not supported",
+                                     "use fp32 or bf16"));
+    }
+  }
   // Parameter name of each tensor, and which unit owns it (root by default).
   std::map<const void*, std::string> name_of;
   for (const auto& p : model_->named_parameters()) name_of[p.value().unsafeGetTensorImpl()] = p.key();
-  // Owners: the root (nullptr) and each decoder layer. Each owner's parameters
-  // form two units, matrices (weight decay) and vectors (no decay), so the
-  // optimizer can treat the flat shards as AdamW param groups.
+  // Owners: the root (nullptr) and each decoder layer, in forward order. Each
+  // owner's parameters form two units, matrices (weight decay) and vectors
+  // (no decay), so the optimizer can treat the flat shards as AdamW param groups.
   std::vector<models::Module*> owners{nullptr};
   std::map<const void*, size_t> owner_of;
   for (size_t i = 0; i < model_->model->layers.size(); ++i) {
     owners.push_back(model_->model->layers[i].get());
     for (auto& p : owners.back()->parameters()) owner_of[p.unsafeGetTensorImpl()] = i + 1;
   }
-  std::map<std::pair<size_t, bool>, Unit*> unit_of;
+  for (auto* owner : owners) {
+    blocks_.push_back(std::make_unique<Block>());
+    blocks_.back()->module = owner;
+  }
+  // With expert parallelism, each layer's stacked expert weights form a third
+  // unit: only this ep rank's experts, sharded over expert_fsdp.
+  const bool expert_parallel = groups_.ep && groups_.ep->size() > 1;
+  std::map<std::pair<size_t, int>, Unit*> unit_of;
   for (auto& p : model_->parameters()) {
     const void* key = p.unsafeGetTensorImpl();
     const size_t o = owner_of.count(key) ? owner_of[key] : 0;
     const bool decay = p.dim() >= 2;
-    Unit*& u = unit_of[{o, decay}];
+    const bool expert = expert_parallel && models::IsStackedExpertName(name_of[key]);
+    Unit*& u = unit_of[{o, expert ? 2 : static_cast<int>(decay)}];
     if (!u) {
       units_.push_back(std::make_unique<Unit>());
       u = units_.back().get();
       u->module = owners[o];
       u->decay = decay;
+      u->expert = expert;
       u->name = (o == 0 ? std::string("root") : "model.layers." + std::to_string(o - 1)) +
-                (decay ? "/matrices" : "/vectors");
+                (expert ? "/experts" : decay ? "/matrices" : "/vectors");
+      blocks_[o]->units.push_back(u);
     }
     u->params.push_back(p);
     u->names.push_back(name_of[key]);
   }
-  const int n = comm->size(), r = comm->rank();
+  const at::Device shard_device = ShardDevice();
+  const bool pin = options_.offload && at::globalContext().hasCUDA();
+  // Per parameter: copy the part of it that falls in this rank's shard, then
+  // release its full storage at once, so sharding needs no full-unit
+  // temporaries (peak: the model + the largest shard; after: the shards).
   for (auto& u : units_) {
-    u->comm = comm;
-    std::vector<at::Tensor> flat_parts;
+    u->comm = u->expert ? groups_.expert_fsdp : comm;
+    u->options = &options_;
+    u->stats = &stats_;
+    const int n = u->comm->size(), r = u->comm->rank();
+    // What this rank shards of each parameter: all of it, or its ep rank's experts.
+    std::vector<at::Tensor> sources;
     for (auto& p : u->params) {
-      u->offsets.push_back(u->numel);
-      u->numels.push_back(p.numel());
-      u->shapes.push_back(p.sizes().vec());
-      u->numel += p.numel();
-      flat_parts.push_back(p.detach().reshape({-1}).to(at::kFloat));
+      at::Tensor src = p.detach();
+      if (u->expert) {
+        const int64_t experts = src.size(0), ep = groups_.ep->size();
+        if (experts % ep != 0) {
+          throw ConfigError(ErrorWithFix(u->name + ": " + std::to_string(experts) + " experts do not split over ep " +
+                                             std::to_string(ep),
+                                         "choose parallel.ep dividing model.num_experts"));
+        }
+        src = src.narrow(0, groups_.ep->rank() * (experts / ep), experts / ep);
+      }
+      u->numel += src.numel();
+      sources.push_back(src);
     }
     u->padded = (u->numel + n - 1) / n * n;
-    auto flat = at::zeros({u->padded}, at::kFloat);
-    flat.slice(0, 0, u->numel).copy_(at::cat(flat_parts));
-    const int64_t s = u->padded / n;
-    u->shard = flat.slice(0, r * s, (r + 1) * s).clone().set_requires_grad(true);
-    u->full = at::empty({0}, at::kFloat);
-    for (auto& p : u->params) {
+    const int64_t s = u->padded / n, lo = r * s, hi = (r + 1) * s;
+    auto shard = at::zeros({s}, at::kFloat);  // padding stays zero
+    int64_t offset = 0;
+    for (size_t i = 0; i < u->params.size(); ++i) {
+      auto& p = u->params[i];
+      auto& src = sources[i];
+      u->offsets.push_back(offset);
+      u->numels.push_back(src.numel());
+      u->shapes.push_back(src.sizes().vec());
+      const int64_t a = std::max(lo, offset), b = std::min(hi, offset + src.numel());
+      if (a < b) shard.slice(0, a - lo, b - lo).copy_(src.reshape({-1}).slice(0, a - offset, b - offset));
+      offset += src.numel();
+      src = at::Tensor();
       p.set_data(at::empty({0}, p.options()));  // the full copy is gone; Gather brings it back
-      torch::autograd::impl::set_post_acc_grad_hooks(p, std::make_unique<GradArrived>(u.get()));
+      torch::autograd::impl::set_post_acc_grad_hooks(
+          p, std::make_unique<GradArrived>(u.get(), [this](Unit* unit) { GradientsComplete(unit); }));
     }
-    Unit* unit = u.get();
-    if (!unit->module) {
-      model_->AddPreHook([unit](models::Module&) { unit->Gather(); });
+    if (shard.device() != shard_device) shard = shard.to(shard_device);
+    if (pin) shard = shard.pin_memory();
+    u->shard = shard.set_requires_grad(true);
+    u->full = at::empty({0}, u->ComputeOptions(options_.param_dtype));
+  }
+  // Hooks per block. Every rank runs the same forwards and backwards, so the
+  // order of the collectives below (own gather, then the prefetch of the
+  // neighbour) is the same on every rank.
+  for (size_t b = 0; b < blocks_.size(); ++b) {
+    Block* block = blocks_[b].get();
+    Block* next = b + 1 < blocks_.size() ? blocks_[b + 1].get() : nullptr;
+    Block* prev = b >= 2 ? blocks_[b - 1].get() : nullptr;  // the root (b = 0) is never freed after forward
+    const bool prefetch = options_.prefetch;
+    auto pre = [block, next, prefetch](models::Module&) {
+      for (auto* u : block->units) u->BeginForward();
+      if (prefetch && next) {
+        for (auto* u : next->units) {
+          if (u->in_flight != Unit::InFlight::kGather) u->StartGather();
+        }
+      }
+      for (auto* u : block->units) u->FinishForward();
+    };
+    if (!block->module) {
+      model_->AddPreHook(pre);
       continue;
     }
-    unit->module->AddPreHook([unit](models::Module&) { unit->Gather(); });
-    const bool reshard = options_.reshard_after_forward;
-    unit->module->AddPostHook([unit, reshard](models::Module&, const at::Tensor& out) {
-      if (!reshard) return out;
-      unit->Free();
-      if (out.requires_grad()) {
-        // Runs when the gradient w.r.t. this unit's output is ready: before the
-        // unit's own backward, which needs its parameters again.
-        out.register_hook([unit](const at::Tensor& grad) {
-          unit->Regather();
-          return grad;
-        });
-      }
+    block->module->AddPreHook(pre);
+    if (!options_.reshard_after_forward) continue;
+    block->module->AddPostHook([block, prev, prefetch](models::Module&, const at::Tensor& out) {
+      for (auto* u : block->units) u->Free();
+      block->regather_wanted = false;
+      if (!out.requires_grad()) return out;
+      block->regather_wanted = true;
+      // Runs when the gradient w.r.t. this block's output is ready: before
+      // its own backward, which needs its parameters again.
+      out.register_hook([block, prev, prefetch](const at::Tensor& grad) {
+        for (auto* u : block->units) u->BeginBackward();
+        block->regather_wanted = false;
+        if (prefetch && prev && prev->regather_wanted) {
+          for (auto* u : prev->units) u->PrefetchRegather();
+        }
+        for (auto* u : block->units) u->Wait();
+        return grad;
+      });
       return out;
     });
   }
 }
 
+void FsdpModel::GradientsComplete(Unit* unit) {
+  unit->StartReduceScatter();
+  if (!reducing_.empty()) ++stats_.reduces_overlapped;
+  reducing_.push_back(unit);
+  // At most two reduce-scatters in flight (bounds the flat gradient buffers).
+  while (reducing_.size() > 2) {
+    reducing_.front()->FinishReduceScatter();
+    reducing_.pop_front();
+  }
+  if (!drain_queued_) {  // the rest complete when this backward ends
+    drain_queued_ = true;
+    torch::autograd::Engine::get_default_engine().queue_callback([this] { DrainReduceScatters(); });
+  }
+}
+
+void FsdpModel::DrainReduceScatters() {
+  drain_queued_ = false;
+  while (!reducing_.empty()) {
+    reducing_.front()->FinishReduceScatter();
+    reducing_.pop_front();
+  }
+}
+
 FsdpModel::~FsdpModel() {
   for (auto& u : units_) {
+    try {
+      u->Wait();
+      u->FinishReduceScatter();
+    } catch (...) {  // a failed collective was already reported where it mattered
+    }
     if (u->module) u->module->ClearHooks();
     for (auto& p : u->params) torch::autograd::impl::set_post_acc_grad_hooks(p, nullptr);
   }
   model_->ClearHooks();
 }
+
+at::Device FsdpModel::ShardDevice() const { return options_.offload ? at::Device(at::kCPU) : options_.device; }
 
 std::vector<at::Tensor> FsdpModel::ShardParameters(bool decay) const {
   std::vector<at::Tensor> shards;
@@ -173,17 +366,28 @@ std::vector<at::Tensor> FsdpModel::ShardParameters(bool decay) const {
 }
 
 void FsdpModel::FinishGradients() {
+  DrainReduceScatters();
   if (!groups_.dp_replicate || groups_.dp_replicate->size() == 1) return;
   for (auto& u : units_) {
-    if (u->shard.grad().defined()) groups_.dp_replicate->AllReduce(u->shard.mutable_grad())->Wait();
+    if (!u->shard.grad().defined()) continue;
+    auto& g = u->shard.mutable_grad();
+    if (g.device() == options_.device) {
+      groups_.dp_replicate->AllReduce(g)->Wait();
+    } else {  // offloaded: reduce on the compute device, copy back
+      auto staged = g.to(options_.device);
+      groups_.dp_replicate->AllReduce(staged)->Wait();
+      g.copy_(staged);
+    }
   }
 }
 
 double FsdpModel::ClipGradNorm(double max_norm) {
-  auto sumsq = at::zeros({1}, at::kDouble);
+  DrainReduceScatters();
+  auto sumsq = at::zeros({1}, at::TensorOptions().dtype(at::kDouble).device(ShardDevice()));
   for (auto& u : units_) {
     if (u->shard.grad().defined()) sumsq += u->shard.grad().to(at::kDouble).pow(2).sum();
   }
+  sumsq = sumsq.to(options_.device);
   groups_.fsdp->AllReduce(sumsq)->Wait();
   const double norm = std::sqrt(sumsq.item<double>());
   if (max_norm > 0) {
@@ -196,11 +400,14 @@ double FsdpModel::ClipGradNorm(double max_norm) {
 }
 
 std::vector<std::pair<std::string, at::Tensor>> FsdpModel::GatherFullState() {
+  DrainReduceScatters();
   std::vector<std::pair<std::string, at::Tensor>> state;
   for (auto& u : units_) {
-    auto full = comm::AllGatherDim0(*groups_.fsdp, u->shard.detach());
+    auto full = comm::AllGatherDim0(*u->comm, u->shard.detach().to(options_.device));
     for (size_t i = 0; i < u->params.size(); ++i) {
-      state.emplace_back(u->names[i], full.slice(0, u->offsets[i], u->offsets[i] + u->numels[i]).view(u->shapes[i]).clone());
+      auto t = full.slice(0, u->offsets[i], u->offsets[i] + u->numels[i]).view(u->shapes[i]);
+      if (u->expert) t = comm::AllGatherDim0(*groups_.ep, t.contiguous());  // every ep rank's experts, in order
+      state.emplace_back(u->names[i], t.clone());
     }
   }
   return state;

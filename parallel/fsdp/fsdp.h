@@ -6,26 +6,40 @@
 // multiple of the group size N; rank r keeps elements [r*S, (r+1)*S) as its
 // shard: the optimizer's parameter (fp32 master).
 //
-//   forward   pre-hook: all-gather the unit's flat buffer; its parameters
-//             become views of it (model code is unchanged and unaware)
+//   forward   pre-hook: all-gather the unit's flat buffer (in param_dtype, on
+//             the compute device); its parameters become views of it (model
+//             code is unchanged and unaware); with prefetch, the next
+//             block's all-gather is issued before this block computes
 //             post-hook: free the buffer's storage (reshard_after_forward),
 //             and hook the unit's output so its backward re-gathers first
+//             (with prefetch, it also issues the re-gather of the block
+//             whose backward comes next)
 //   backward  each parameter's post-accumulate-grad hook counts arrivals;
-//             when the unit is complete its full gradients are flattened,
-//             reduce-scattered (sum) into the shard's .grad and freed
+//             when the unit is complete its full gradients are flattened
+//             (reduce_dtype) and their reduce-scatter (sum) issued, which
+//             overlaps the next unit's backward (at most two in flight); each
+//             is accumulated into the fp32 shard's .grad when a later one
+//             starts or when the backward ends
 //   step      FinishGradients (HSDP: all-reduce shard grads across
 //             dp_replicate), ClipGradNorm (global norm over shards), then the
-//             optimizer updates shards in place
+//             optimizer updates shards in place (on the CPU with offload)
+//
+// With expert parallelism (groups.ep > 1) each layer's stacked expert
+// weights form their own unit: this ep rank's experts, over expert_fsdp.
 //
 // The root unit is gathered when the model's forward starts and kept for the
 // whole forward (it is used at both ends). Memory per rank: shards (1/N) +
-// the gathered units in flight. Every rank must run the same forwards and
-// backwards (collectives inside the hooks).
+// the gathered units in flight (two layers with prefetch). Every rank must
+// run the same forwards and backwards (collectives inside the hooks).
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
 
 #include "models/llm/decoder_lm.h"
 #include "parallel/mesh/process_groups.h"
@@ -34,7 +48,40 @@ namespace loom::parallel {
 
 struct FsdpOptions {
   bool reshard_after_forward = true;
+  // Issue the next block's all-gather (forward: registration order, i.e.
+  // root, layer 0, 1, ...; backward: the reverse) before the current block
+  // computes, and wait for it in that block's hook.
+  bool prefetch = true;
+  // Dtype of the gathered parameters the forward/backward computes with
+  // (shards are cast before the all-gather: bf16 moves half the bytes).
+  at::ScalarType param_dtype = at::kFloat;
+  // Dtype in which gradients are reduce-scattered (then accumulated into
+  // fp32 shard gradients).
+  at::ScalarType reduce_dtype = at::kFloat;
+  // Keep fp32 shards, their gradients and the optimizer state on the CPU
+  // (pinned when CUDA is available); each shard is copied to `device` before
+  // its all-gather and its reduced gradient copied back.
+  bool offload = false;
+  // The compute device: gathered buffers, gradients, reduce-scatters.
+  at::Device device = at::kCPU;
 };
+
+// Counters since construction (this rank).
+struct FsdpStats {
+  int64_t gathers_prefetched = 0;    // forward: issued before the unit's pre-hook
+  int64_t gathers_on_demand = 0;     // forward: issued by the unit's own pre-hook
+  int64_t regathers_prefetched = 0;  // backward: issued before the unit's backward hook
+  int64_t regathers_on_demand = 0;   // backward: issued by its own hook
+  int64_t bytes_gathered = 0;        // all-gather output bytes (forward + backward)
+  int64_t bytes_reduced = 0;         // reduce-scatter input bytes
+  int64_t reduces_overlapped = 0;    // reduce-scatters issued while an earlier one was in flight
+  int64_t bytes_to_device = 0;       // offload: shard bytes copied host -> compute device
+  int64_t bytes_to_host = 0;         // offload: gradient bytes copied back
+};
+
+// "fp32" | "bf16" -> dtype; anything else throws ConfigError naming `key`
+// and the allowed values.
+at::ScalarType ParseFsdpDtype(const std::string& name, const std::string& key);
 
 class FsdpModel {
  public:
@@ -44,6 +91,10 @@ class FsdpModel {
   ~FsdpModel();
 
   models::DecoderLM& model() { return *model_; }
+  const FsdpOptions& options() const { return options_; }
+  const FsdpStats& stats() const { return stats_; }
+  // Where the shards, their gradients and the optimizer state live.
+  at::Device ShardDevice() const;
   // The optimizer's parameters: flat fp32 shards of the units holding
   // matrices (decay = true: weight decay applies) or vectors (norms, biases).
   std::vector<at::Tensor> ShardParameters(bool decay) const;
@@ -58,12 +109,24 @@ class FsdpModel {
   int64_t ShardBytes() const;
 
   struct Unit;
+  struct Block;
 
  private:
+  // A unit's gradients are complete (inside backward): start its
+  // reduce-scatter; older ones finish as newer start, the rest when the
+  // backward ends (an autograd-engine callback) or at FinishGradients.
+  void GradientsComplete(Unit* unit);
+  void DrainReduceScatters();
+
   std::shared_ptr<models::DecoderLM> model_;
   ProcessGroups groups_;
   FsdpOptions options_;
+  FsdpStats stats_;
   std::vector<std::unique_ptr<Unit>> units_;
+  // Gather order: blocks_[0] the root, then one per decoder layer.
+  std::vector<std::unique_ptr<Block>> blocks_;
+  std::deque<Unit*> reducing_;  // reduce-scatters in flight, oldest first
+  bool drain_queued_ = false;
 };
 
 }  // namespace loom::parallel

@@ -32,7 +32,7 @@ std::vector<ConfigKey> BuildSchema() {
       {LOOM_KEY(model, path),
        "Hugging Face model directory (config.json + *.safetensors); empty = build the "
        "architecture below with random init", {}, {}},
-      {LOOM_KEY(model, family), "Architecture family", {"qwen3", "qwen2", "llama"}, {}},
+      {LOOM_KEY(model, family), "Architecture family", {"qwen3", "qwen2", "llama", "qwen3_moe"}, {}},
       {LOOM_KEY(model, vocab_size), "Vocabulary size (embedding rows)", {}, AtLeast(1)},
       {LOOM_KEY(model, hidden_size), "Width of the residual stream", {}, AtLeast(1)},
       {LOOM_KEY(model, intermediate_size), "Width of the MLP hidden layer", {}, AtLeast(1)},
@@ -48,6 +48,18 @@ std::vector<ConfigKey> BuildSchema() {
       {LOOM_KEY(model, rms_norm_eps), "Epsilon inside RMSNorm", {}, Positive()},
       {LOOM_KEY(model, tie_word_embeddings),
        "Share the input embedding and the output projection", {}, {}},
+      {LOOM_KEY(model, num_experts), "qwen3_moe: experts per sparse layer", {}, AtLeast(1)},
+      {LOOM_KEY(model, num_experts_per_tok), "qwen3_moe: experts each token is routed to (top-k)", {},
+       AtLeast(1)},
+      {LOOM_KEY(model, moe_intermediate_size), "qwen3_moe: width of each expert's MLP", {}, AtLeast(1)},
+      {LOOM_KEY(model, norm_topk_prob), "qwen3_moe: renormalise the top-k router probabilities to sum 1",
+       {}, {}},
+      {LOOM_KEY(model, decoder_sparse_step),
+       "qwen3_moe: layer i is sparse iff (i + 1) % decoder_sparse_step == 0", {}, AtLeast(1)},
+      {LOOM_KEY(model, router_aux_loss_coef), "qwen3_moe: weight of the load-balancing aux loss", {},
+       AtLeast(0)},
+      {LOOM_KEY(model, output_router_logits),
+       "qwen3_moe: add router_aux_loss_coef x aux loss to the training loss (HF's flag)", {}, {}},
       // --- data --------------------------------------------------------------
       {LOOM_KEY(data, train), "Prefix of the training dataset built by `loom data build`", {},
        {}},
@@ -95,9 +107,24 @@ std::vector<ConfigKey> BuildSchema() {
        {"sync", "async"}, {}},
       {LOOM_KEY(parallel, ep), "Expert-parallel size (carved from dp_shard x sp)", {},
        AtLeast(1)},
+      {LOOM_KEY(parallel, ep_overlap_chunks),
+       "Expert-parallel dispatch: 1 = plain; N > 1 splits tokens into N chunks and overlaps chunk i+1's "
+       "all-to-all with chunk i's expert compute (same numbers)", {}, AtLeast(1)},
       {LOOM_KEY(parallel, recompute),
        "Activation recompute: none, full (every decoder layer) or selective (each layer's MLP)",
        {"none", "full", "selective"}, {}},
+      {LOOM_KEY(parallel, prefetch),
+       "FSDP: issue the next unit's all-gather while the current one computes (forward in layer "
+       "order, backward in reverse)", {}, {}},
+      {LOOM_KEY(parallel, param_dtype),
+       "FSDP: dtype of the gathered parameters the model computes with (shards stay fp32 masters; "
+       "bf16 gathers half the bytes)", {"fp32", "bf16"}, {}},
+      {LOOM_KEY(parallel, reduce_dtype),
+       "FSDP: dtype in which gradients are reduce-scattered (accumulated into fp32 shard gradients)",
+       {"fp32", "bf16"}, {}},
+      {LOOM_KEY(parallel, cpu_offload),
+       "FSDP: keep fp32 shards, their gradients and the optimizer state on the CPU (pinned with CUDA); "
+       "each unit's shard is copied to the compute device for its all-gather", {}, {}},
   };
 }
 

@@ -12,7 +12,7 @@ struct ModelConfig {
   // Either a Hugging Face model directory (config.json + *.safetensors) ...
   std::string path;  // "" = build from the fields below with random init
   // ... or an architecture described here (HF config.json names).
-  std::string family = "qwen3";  // qwen3 | qwen2 | llama
+  std::string family = "qwen3";  // qwen3 | qwen2 | llama | qwen3_moe
   int64_t vocab_size = 151936;
   int64_t hidden_size = 256;
   int64_t intermediate_size = 768;
@@ -24,6 +24,14 @@ struct ModelConfig {
   double rope_theta = 1000000.0;
   double rms_norm_eps = 1e-6;
   bool tie_word_embeddings = true;
+  // qwen3_moe only (Qwen3MoeConfig names; mlp_only_layers needs model.path).
+  int64_t num_experts = 8;
+  int64_t num_experts_per_tok = 2;
+  int64_t moe_intermediate_size = 256;
+  bool norm_topk_prob = true;
+  int64_t decoder_sparse_step = 1;
+  double router_aux_loss_coef = 0.001;
+  bool output_router_logits = true;  // add the aux loss to the training loss (HF's default is false)
 };
 
 struct DataConfig {
@@ -66,7 +74,12 @@ struct ParallelConfig {
   int64_t sp = 1;
   std::string sp_mode = "sync";  // sync | async (Ulysses all-to-all overlap)
   int64_t ep = 1;
+  int64_t ep_overlap_chunks = 1;   // EP dispatch: 1 plain; > 1 overlap chunk i+1's all-to-all with chunk i
   std::string recompute = "none";  // none | full | selective
+  bool prefetch = true;               // FSDP: issue the next unit's all-gather ahead
+  std::string param_dtype = "fp32";   // FSDP: fp32 | bf16 (gathered parameters, compute)
+  std::string reduce_dtype = "fp32";  // FSDP: fp32 | bf16 (gradient reduce-scatter)
+  bool cpu_offload = false;           // FSDP: shards, grads, optimizer state on the CPU
 };
 
 struct LoomConfig {

@@ -67,6 +67,9 @@ StepStats TrainStep(models::DecoderLM& model, torch::optim::Optimizer& optimizer
   }
   optimizer.zero_grad();
   double loss_sum = 0;
+  double aux_weighted = 0;  // mean over micro-batches of coef x aux (already global)
+  auto* router = model.router_stats();
+  if (router) router->set_grad_scale(1.0 / static_cast<double>(micro.size()));
   for (const auto& b : micro) {
     at::Tensor loss;
     {
@@ -75,9 +78,19 @@ StepStats TrainStep(models::DecoderLM& model, torch::optim::Optimizer& optimizer
     }
     (loss / static_cast<double>(stats.label_tokens)).backward();
     loss_sum += loss.item<double>();
+    if (router && router->has_aux()) {
+      aux_weighted += model.AuxLoss() / static_cast<double>(micro.size());
+      stats.aux_loss += router->aux_loss() / static_cast<double>(micro.size());
+      auto counts = router->totals().counts.contiguous();  // (L, E), already summed over ranks by its reduce hook
+      stats.expert_tokens.resize(counts.size(0), std::vector<int64_t>(counts.size(1), 0));
+      for (int64_t l = 0; l < counts.size(0); ++l) {
+        for (int64_t e = 0; e < counts.size(1); ++e) stats.expert_tokens[l][e] += counts[l][e].item<int64_t>();
+      }
+    }
     stats.tokens += b.doc_ids.defined() ? (b.doc_ids >= 0).sum().item<int64_t>() : b.input_ids.numel();
   }
-  stats.loss = sum(loss_sum) / static_cast<double>(stats.label_tokens);
+  if (router) router->set_grad_scale(1.0);
+  stats.loss = sum(loss_sum) / static_cast<double>(stats.label_tokens) + aux_weighted;
   if (o.finish_gradients) o.finish_gradients();
   if (o.clip_grad_norm) {
     stats.grad_norm = o.clip_grad_norm(o.grad_clip);

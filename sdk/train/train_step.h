@@ -4,6 +4,15 @@
 // the number of label tokens in the whole step (`global_label_tokens`, which
 // a data-parallel caller sets to the count across ranks), so accumulation and
 // any parallel layout give the same loss and gradients as one big batch.
+//
+// MoE models add AuxLossCoef() x the mean over the step's micro-batches of
+// each micro-batch's load-balancing aux loss (HF's load_balancing_loss_func
+// over that micro-batch's non-padding tokens, summed over ranks by the
+// router stats' reduce hook; its gradient rides on the LossSum backward, see
+// models/llm/router_stats.h). The aux loss is per micro-batch: equal to one
+// process when the micro-batching is the same; the mean keeps its weight
+// independent of gradient accumulation (as dividing HF's per-micro-batch
+// loss by the accumulation steps does).
 #pragma once
 
 #include <functional>
@@ -35,6 +44,9 @@ struct StepStats {
   double grad_norm = 0;    // global gradient norm before clipping
   int64_t label_tokens = 0;
   int64_t tokens = 0;      // non-padding input tokens
+  // MoE models only (empty / 0 otherwise):
+  double aux_loss = 0;     // unweighted aux loss, mean over micro-batches (loss includes coef x this)
+  std::vector<std::vector<int64_t>> expert_tokens;  // [sparse layer][expert] assignments, summed over micro-batches
 };
 
 // Fills the data-parallel hooks of `options` for an FSDP/HSDP model:

@@ -11,6 +11,7 @@
 
 #include "models/llm/decoder_lm.h"
 #include "models/llm/generate.h"
+#include "parallel/expert/expert_dispatcher.h"
 #include "parallel/fsdp/fsdp.h"
 #include "parallel/mesh/process_groups.h"
 #include "parallel/recompute/recompute.h"
@@ -49,7 +50,16 @@ models::LlmConfig ModelConfigOf(const config::ModelConfig& m) {
   c.rope_theta = m.rope_theta;
   c.rms_norm_eps = m.rms_norm_eps;
   c.tie_word_embeddings = m.tie_word_embeddings;
-  c.qk_norm = m.family == "qwen3";
+  c.qk_norm = m.family == "qwen3" || m.family == "qwen3_moe";
+  if (c.IsMoe()) {
+    c.num_experts = m.num_experts;
+    c.num_experts_per_tok = m.num_experts_per_tok;
+    c.moe_intermediate_size = m.moe_intermediate_size;
+    c.norm_topk_prob = m.norm_topk_prob;
+    c.decoder_sparse_step = m.decoder_sparse_step;
+    c.router_aux_loss_coef = m.router_aux_loss_coef;
+    c.output_router_logits = m.output_router_logits;
+  }
   c.attention_bias = m.family == "qwen2";
   return c;
 }
@@ -78,23 +88,36 @@ std::unique_ptr<Distributed> Distribute(const config::LoomConfig& cfg, const com
                                         const std::shared_ptr<models::DecoderLM>& model) {
   if (!world || world->size() == 1) return nullptr;
   const auto& p = cfg.parallel;
-  if (p.ep != 1) {
-    throw ConfigError(ErrorWithFix("parallel.ep > 1 needs a mixture-of-experts model",
-                                   "set parallel.ep 1 for dense models"));
-  }
   const auto& mc = model->config();
+  if (p.ep != 1 && !mc.IsMoe()) {
+    throw ConfigError(ErrorWithFix("parallel.ep " + std::to_string(p.ep) + " needs a mixture-of-experts model, and " +
+                                       mc.model_type + " is dense",
+                                   "set parallel.ep 1, or train a qwen3_moe model"));
+  }
+  if (auto err = parallel::ExpertParallelLayoutError(mc.num_experts, p.ep); !err.empty()) throw ConfigError(err);
   if (auto err = parallel::UlyssesLayoutError(mc.num_attention_heads, mc.num_key_value_heads, p.sp); !err.empty()) {
     throw ConfigError(err);
   }
   const auto state = parallel::ParallelState::Create(
-      world->size(), {static_cast<int>(p.dp_replicate), static_cast<int>(p.dp_shard), static_cast<int>(p.sp), 1});
+      world->size(), {static_cast<int>(p.dp_replicate), static_cast<int>(p.dp_shard), static_cast<int>(p.sp),
+                      static_cast<int>(p.ep)});
   auto d = std::make_unique<Distributed>();
   d->groups = parallel::BuildProcessGroups(state, world);
   if (p.sp > 1) {
     model->SetAttentionBackend(std::make_shared<parallel::UlyssesAttention>(
         d->groups.sp, p.sp_mode == "async" ? parallel::UlyssesMode::kAsync : parallel::UlyssesMode::kSync));
   }
-  d->fsdp = std::make_unique<parallel::FsdpModel>(model, d->groups);
+  if (p.ep > 1) {
+    model->SetExpertDispatcher(std::make_shared<parallel::ExpertParallelDispatcher>(
+        d->groups.ep, parallel::ExpertParallelOptions{p.ep_overlap_chunks}));
+  }
+  parallel::SumRouterStatsOver(model->router_stats(), d->groups.world);  // MoE: global aux loss
+  parallel::FsdpOptions fo;
+  fo.prefetch = p.prefetch;
+  fo.param_dtype = parallel::ParseFsdpDtype(p.param_dtype, "parallel.param_dtype");
+  fo.reduce_dtype = parallel::ParseFsdpDtype(p.reduce_dtype, "parallel.reduce_dtype");
+  fo.offload = p.cpu_offload;
+  d->fsdp = std::make_unique<parallel::FsdpModel>(model, d->groups, fo);
   return d;
 }
 
@@ -174,6 +197,13 @@ TrainResult RunTraining(const config::LoomConfig& cfg, std::ostream& log, const 
       m.step_time_s = seconds;
       m.tokens_per_s = (dist ? dist->Sum(static_cast<double>(stats.tokens)) : static_cast<double>(stats.tokens)) / seconds;
       m.peak_mem_bytes = metrics::PeakRssBytes();
+      if (!stats.expert_tokens.empty()) {  // MoE: aux loss and assignments per decoder layer and expert
+        m.extra["aux_loss"] = stats.aux_loss;
+        auto& tokens = m.extra["expert_tokens"];
+        for (size_t i = 0; i < stats.expert_tokens.size(); ++i) {
+          tokens[std::to_string(model->sparse_layers()[i])] = stats.expert_tokens[i];
+        }
+      }
       if (!eval_batches.empty() && ((step + 1) % cfg.train.eval_every == 0 || step + 1 == cfg.train.steps)) {
         result.last_eval_loss = EvalLoss(*model, eval_batches, step_options);
         m.extra["eval_loss"] = result.last_eval_loss;

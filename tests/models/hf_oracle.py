@@ -12,6 +12,13 @@
 Conventions shared with tests/models/hf_parity_test.cc: labels are already
 shifted (labels[t] is the target of position t, -100 = ignored); the loss is the
 mean over label tokens; AdamW decays parameters with dim >= 2 only.
+
+MoE families (qwen3_moe: norm_topk_prob, layer 1 dense via mlp_only_layers;
+qwen3_moe_unnormed: no renormalisation, decoder_sparse_step 2) set
+output_router_logits, so every loss is HF's training loss: token mean plus
+router_aux_loss_coef x aux_loss (load_balancing_loss_func, padding masked);
+gradients of experts that got no token (None in HF) are saved as zeros, and
+are zeros in the AdamW steps too (Loom's stacked experts: see make()).
 """
 import sys
 
@@ -20,6 +27,9 @@ import transformers
 from safetensors.torch import load_file, save_file
 
 VOCAB, HIDDEN, INTER, LAYERS, HEADS, KV, HEAD_DIM = 128, 64, 96, 2, 4, 2, 16
+# A large aux coefficient so its gradient is visible next to the token loss's.
+MOE = dict(num_hidden_layers=3, moe_intermediate_size=32, num_experts=8, num_experts_per_tok=2,
+           router_aux_loss_coef=0.1, output_router_logits=True)
 LR, BETAS, EPS, WD, CLIP, STEPS = 1e-3, (0.9, 0.95), 1e-8, 0.1, 1.0, 10
 
 
@@ -38,6 +48,11 @@ def make_config(family):
         return transformers.Qwen2Config(**common, rope_theta=1000000.0, tie_word_embeddings=True)
     if family == "qwen3":
         return transformers.Qwen3Config(**common, rope_theta=1000000.0, tie_word_embeddings=False)
+    if family in ("qwen3_moe", "qwen3_moe_unnormed"):
+        common.update(MOE)
+        layout = (dict(norm_topk_prob=True, mlp_only_layers=[1]) if family == "qwen3_moe"
+                  else dict(norm_topk_prob=False, decoder_sparse_step=2))
+        return transformers.Qwen3MoeConfig(**common, **layout, rope_theta=1000000.0, tie_word_embeddings=False)
     raise SystemExit(f"unknown family {family}")
 
 
@@ -49,10 +64,19 @@ def shifted_labels(ids, valid):
     return labels
 
 
+def lm_loss(model, out, labels):
+    """Mean token loss on pre-shifted labels, plus HF's weighted aux loss when it has one."""
+    loss = torch.nn.functional.cross_entropy(out.logits.view(-1, VOCAB), labels.view(-1), ignore_index=-100)
+    if getattr(out, "aux_loss", None) is not None:
+        loss = loss + model.config.router_aux_loss_coef * out.aux_loss
+    return loss
+
+
 def make(family, out):
     torch.manual_seed(0)
     model_cls = {"llama": transformers.LlamaForCausalLM, "qwen2": transformers.Qwen2ForCausalLM,
-                 "qwen3": transformers.Qwen3ForCausalLM}[family]
+                 "qwen3": transformers.Qwen3ForCausalLM, "qwen3_moe": transformers.Qwen3MoeForCausalLM,
+                 "qwen3_moe_unnormed": transformers.Qwen3MoeForCausalLM}[family]
     model = model_cls(make_config(family)).float()
     model.config._attn_implementation = "eager"
     model.save_pretrained(f"{out}/model", safe_serialization=True)
@@ -81,13 +105,20 @@ def make(family, out):
     # 3. Gradients of the mean token loss on the padded batch.
     labels = shifted_labels(ids, valid)
     model.zero_grad()
-    logits = model(input_ids=ids, attention_mask=valid.long(), position_ids=pos).logits
-    loss = torch.nn.functional.cross_entropy(logits.view(-1, VOCAB), labels.view(-1), ignore_index=-100)
+    result = model(input_ids=ids, attention_mask=valid.long(), position_ids=pos)
+    loss = lm_loss(model, result, labels)
     loss.backward()
+    if getattr(result, "aux_loss", None) is not None:
+        ref["grad_aux"] = result.aux_loss.detach().reshape(1)
+        # HF's own training loss (it shifts unshifted labels itself) is what lm_loss computed.
+        unshifted = torch.where(valid, ids, torch.full_like(ids, -100))
+        with torch.no_grad():
+            hf_loss = model(input_ids=ids, attention_mask=valid.long(), position_ids=pos, labels=unshifted).loss
+        assert abs(hf_loss.item() - loss.item()) <= 1e-6 * loss.item(), (hf_loss.item(), loss.item())
     ref["grad_loss"] = loss.detach().reshape(1)
     ref["pad_labels"] = labels
     for name, p in model.named_parameters():
-        ref["grad." + name] = p.grad.detach().clone()
+        ref["grad." + name] = p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)
 
     # 4. STEPS AdamW steps with clipping on fresh random batches (full rows).
     decay = [p for p in model.parameters() if p.dim() >= 2]
@@ -100,9 +131,14 @@ def make(family, out):
         y = shifted_labels(x, torch.ones_like(x, dtype=torch.bool))
         ref[f"train_ids_{step}"] = x
         opt.zero_grad()
-        step_logits = model(input_ids=x).logits
-        l = torch.nn.functional.cross_entropy(step_logits.view(-1, VOCAB), y.view(-1), ignore_index=-100)
+        l = lm_loss(model, model(input_ids=x), y)
         l.backward()
+        # Experts that got no token have grad None in HF (AdamW skips them);
+        # Loom's stacked experts get zeros (AdamW still decays and moves
+        # them), like any grouped-GEMM MoE. Give HF the same semantics.
+        for p in model.parameters():
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
         norms.append(torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP).item())
         opt.step()
         losses.append(l.item())
@@ -112,6 +148,8 @@ def make(family, out):
     # 5. Greedy generation from the trained model (weights saved separately).
     model.save_pretrained(f"{out}/trained", safe_serialization=True)
     prompt = torch.randint(0, VOCAB, (1, 6), generator=g)
+    if hasattr(model.config, "output_router_logits"):
+        model.config.output_router_logits = False  # HF's aux loss breaks on cached decoding steps
     gen = model.generate(prompt, max_new_tokens=10, do_sample=False, attention_mask=torch.ones_like(prompt))
     ref.update(gen_prompt=prompt, gen_output=gen)
     save_file({k: v.contiguous() for k, v in ref.items()}, f"{out}/ref.safetensors")

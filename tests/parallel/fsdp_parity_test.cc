@@ -1,11 +1,18 @@
 // FSDP / HSDP against one process: fp32, CPU, same seed and the same tokens per
 // step, 20 AdamW steps with clipping. Per-step loss within 1e-5 relative and
 // final parameters within 1e-5 (ARCHITECTURE.md §8: changed reduction order).
+// Also: prefetch on/off (exact counts of gathers issued ahead vs on demand),
+// bf16 gathered parameters (loss within 2e-2 of fp32, the parameters inside
+// forward are bf16, half the bytes gathered), CPU offload (exact, shards,
+// gradients and AdamW state on the offload device, staging copies counted).
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <cstdio>
 #include <mutex>
 
 #include <ATen/ATen.h>
+#include <ATen/Context.h>
 #include <torch/torch.h>
 
 #include "parallel/fsdp/fsdp.h"
@@ -13,12 +20,16 @@
 #include "parallel/recompute/recompute.h"
 #include "sdk/train/optimizer.h"
 #include "sdk/train/train_step.h"
+#include "tests/bench/tracking_allocator.h"
 #include "tests/testing/multi_rank.h"
 
 namespace loom {
 namespace {
 
 constexpr int kSteps = 20, kRows = 8, kLen = 16;
+// bf16 gathered parameters against the fp32 reference (measured: loss 9.2e-4
+// relative, parameters 1.3e-2 after 20 steps; bf16 has an 8-bit mantissa).
+constexpr double kBf16LossTol = 5e-3, kBf16ParamTol = 5e-2;
 
 models::LlmConfig TinyQwen3() {
   models::LlmConfig c;
@@ -89,6 +100,43 @@ struct Layout {
   int world, dp_replicate, accum;
   bool reshard;
   parallel::RecomputePolicy recompute = parallel::RecomputePolicy::kNone;
+  bool prefetch = true;
+  at::ScalarType param_dtype = at::kFloat, reduce_dtype = at::kFloat;
+  bool offload = false;
+  double loss_tol = 1e-5, param_tol = 1e-5;  // relative / absolute (scaled by max(1, |max|))
+};
+
+// ctest/gtest show a case by its name.
+void PrintTo(const Layout& l, std::ostream* os) { *os << l.name; }
+
+// Elements each forward gathers: every unit's padded flat size (root and
+// layers), and the layers' alone (re-gathered in backward when resharding).
+// Units = (owner, matrices|vectors), as FsdpModel groups them.
+struct Gathered {
+  int64_t all = 0, layers = 0, largest_unit = 0;
+};
+Gathered GatheredElements(models::DecoderLM& model, int n) {
+  std::map<std::pair<std::string, bool>, int64_t> numel;
+  for (const auto& p : model.named_parameters()) {
+    const std::string& name = p.key();
+    std::string owner = "root";
+    if (name.rfind("model.layers.", 0) == 0) owner = name.substr(0, name.find('.', 13));
+    numel[{owner, p.value().dim() >= 2}] += p.value().numel();
+  }
+  Gathered g;
+  for (const auto& [key, count] : numel) {
+    const int64_t padded = (count + n - 1) / n * n;
+    g.all += padded;
+    g.largest_unit = std::max(g.largest_unit, padded);
+    if (key.first != "root") g.layers += padded;
+  }
+  return g;
+}
+
+// What layer 0 saw inside its forward (a pre-hook that runs after FSDP's).
+struct Probe {
+  int calls = 0;
+  bool dtype_ok = true, device_ok = true, separate_from_shards = true;
 };
 
 class FsdpParityTest : public ::testing::TestWithParam<Layout> {};
@@ -104,7 +152,27 @@ TEST_P(FsdpParityTest, TwentyStepsMatchOneProcess) {
     auto model = std::make_shared<models::DecoderLM>(TinyQwen3());
     model->InitWeights(11);
     parallel::ApplyRecompute(*model, l.recompute);
-    parallel::FsdpModel fsdp(model, groups, {l.reshard});
+    const auto gathered = GatheredElements(*model, groups.fsdp->size());
+    const int64_t gathered_all = gathered.all, gathered_layers = gathered.layers;
+    parallel::FsdpOptions fo;
+    fo.reshard_after_forward = l.reshard;
+    fo.prefetch = l.prefetch;
+    fo.param_dtype = l.param_dtype;
+    fo.reduce_dtype = l.reduce_dtype;
+    fo.offload = l.offload;
+    fo.device = at::kCPU;  // the compute device on this CPU-only machine
+    parallel::FsdpModel fsdp(model, groups, fo);
+    std::vector<at::Tensor> shards = fsdp.ShardParameters(true);
+    for (auto& t : fsdp.ShardParameters(false)) shards.push_back(t);
+    Probe probe;
+    model->model->layers[0]->AddPreHook([&](models::Module& layer) {
+      ++probe.calls;
+      for (const auto& p : layer.parameters()) {
+        probe.dtype_ok &= p.scalar_type() == l.param_dtype;
+        probe.device_ok &= p.device() == fo.device;
+        for (const auto& s : shards) probe.separate_from_shards &= !p.is_alias_of(s);
+      }
+    });
     auto opt = train::BuildAdamW(fsdp.ShardParameters(true), fsdp.ShardParameters(false), Optim());
     train::StepOptions so;
     so.grad_clip = Optim().grad_clip;
@@ -114,33 +182,170 @@ TEST_P(FsdpParityTest, TwentyStepsMatchOneProcess) {
       const auto stats = train::TrainStep(*model, *opt, MicroBatches(s, data_rank, data_world, l.accum), so);
       losses[static_cast<size_t>(world->rank())].push_back(stats.loss);
     }
+
+    // Collectives: which gathers were issued ahead (prefetch) and which on demand.
+    const int64_t forwards = int64_t{kSteps} * l.accum, layers = TinyQwen3().num_hidden_layers;
+    const int64_t root_units = 2, layer_units = 2;  // matrices + vectors each
+    const auto& st = fsdp.stats();
+    EXPECT_EQ(st.gathers_prefetched, l.prefetch ? forwards * layers * layer_units : 0) << l.name;
+    EXPECT_EQ(st.gathers_on_demand, forwards * (l.prefetch ? root_units : root_units + layers * layer_units)) << l.name;
+    const int64_t regathers = l.reshard ? forwards * layers * layer_units : 0;
+    const int64_t regathers_ahead = l.reshard && l.prefetch ? forwards * (layers - 1) * layer_units : 0;
+    EXPECT_EQ(st.regathers_prefetched, regathers_ahead) << l.name;
+    EXPECT_EQ(st.regathers_on_demand, regathers - regathers_ahead) << l.name;
+    // Bytes moved: padded elements x the gathered dtype's size (bf16: half).
+    const int64_t param_bytes = at::elementSize(l.param_dtype);
+    EXPECT_EQ(st.bytes_gathered, forwards * (gathered_all + (l.reshard ? gathered_layers : 0)) * param_bytes) << l.name;
+    // Each backward's reduce-scatters: all but the first start while another is in flight.
+    EXPECT_EQ(st.reduces_overlapped, forwards * (root_units + layers * layer_units - 1)) << l.name;
+    EXPECT_EQ(st.bytes_reduced, forwards * gathered_all * static_cast<int64_t>(at::elementSize(l.reduce_dtype)))
+        << l.name;
+    // Inside forward: parameters are param_dtype views of the gathered buffer
+    // on the compute device, never the shards themselves.
+    EXPECT_EQ(probe.calls, forwards) << l.name;
+    EXPECT_TRUE(probe.dtype_ok) << l.name << ": parameters inside forward are not " << c10::toString(l.param_dtype);
+    EXPECT_TRUE(probe.device_ok) << l.name;
+    EXPECT_TRUE(probe.separate_from_shards) << l.name;
+    // Masters, their gradients and AdamW's state: fp32 on the shard device.
+    EXPECT_EQ(fsdp.ShardDevice(), l.offload ? at::Device(at::kCPU) : fo.device);
+    for (const auto& s : shards) {
+      EXPECT_EQ(s.scalar_type(), at::kFloat);
+      EXPECT_EQ(s.device(), fsdp.ShardDevice());
+      ASSERT_TRUE(s.grad().defined());
+      EXPECT_EQ(s.grad().scalar_type(), at::kFloat);
+      EXPECT_EQ(s.grad().device(), fsdp.ShardDevice());
+      if (at::globalContext().hasCUDA() && l.offload) {
+        EXPECT_TRUE(s.is_pinned());
+      }
+    }
+    int64_t state_tensors = 0;
+    for (const auto& [key, st_ptr] : opt->state()) {
+      for (const auto& t : {static_cast<torch::optim::AdamWParamState&>(*st_ptr).exp_avg(),
+                            static_cast<torch::optim::AdamWParamState&>(*st_ptr).exp_avg_sq()}) {
+        EXPECT_EQ(t.device(), fsdp.ShardDevice());
+        ++state_tensors;
+      }
+    }
+    EXPECT_EQ(state_tensors, 2 * static_cast<int64_t>(shards.size()));
+    // Offload: each gather staged one shard copy to the compute device, each
+    // reduce-scatter copied one fp32 gradient shard back.
+    const int64_t n = groups.fsdp->size();
+    EXPECT_EQ(st.bytes_to_device,
+              l.offload ? forwards * (gathered_all + (l.reshard ? gathered_layers : 0)) / n * param_bytes : 0);
+    EXPECT_EQ(st.bytes_to_host, l.offload ? forwards * gathered_all / n * 4 : 0);
+
     auto full = fsdp.GatherFullState();
     if (world->rank() != 0) return;
     ASSERT_EQ(full.size(), ref.params.size());
+    double worst_param = 0;
     for (const auto& [name, t] : full) {
       const auto& want = ref.params.at(name);
-      const double diff = (t - want).abs().max().item<double>();
-      EXPECT_LE(diff, 1e-5 * std::max(1.0, want.abs().max().item<double>())) << l.name << " " << name;
+      const double diff = (t - want).abs().max().item<double>() / std::max(1.0, want.abs().max().item<double>());
+      worst_param = std::max(worst_param, diff);
+      EXPECT_LE(diff, l.param_tol) << l.name << " " << name;
     }
+    std::printf("[ %s ] worst final parameter difference vs one process: %.3g (tolerance %.3g)\n", l.name,
+                worst_param, l.param_tol);
   });
+  double worst = 0;
   for (int r = 0; r < l.world; ++r) {
     ASSERT_EQ(losses[r].size(), static_cast<size_t>(kSteps));
     for (int s = 0; s < kSteps; ++s) {
-      EXPECT_LE(std::abs(losses[r][s] - ref.losses[s]) / ref.losses[s], 1e-5)
-          << l.name << " rank " << r << " step " << s << ": " << losses[r][s] << " vs " << ref.losses[s];
+      const double rel = std::abs(losses[r][s] - ref.losses[s]) / ref.losses[s];
+      worst = std::max(worst, rel);
+      EXPECT_LE(rel, l.loss_tol) << l.name << " rank " << r << " step " << s << ": " << losses[r][s] << " vs "
+                                 << ref.losses[s];
     }
   }
+  std::printf("[ %s ] worst per-step loss difference vs one process: %.3g relative (tolerance %.3g)\n", l.name,
+              worst, l.loss_tol);
   EXPECT_LT(ref.losses.back(), ref.losses.front()) << "the reference must learn";
 }
 
-INSTANTIATE_TEST_SUITE_P(Layouts, FsdpParityTest,
-                         ::testing::Values(Layout{"fsdp4", 4, 1, 1, true}, Layout{"hsdp2x2", 4, 2, 1, true},
-                                           Layout{"fsdp2_accum2", 2, 1, 2, true},
-                                           Layout{"fsdp4_no_reshard", 4, 1, 1, false},
-                                           Layout{"fsdp4_full_recompute", 4, 1, 1, true, parallel::RecomputePolicy::kFull},
-                                           Layout{"fsdp2_selective_recompute", 2, 1, 1, true,
-                                                  parallel::RecomputePolicy::kSelective}),
-                         [](const auto& info) { return std::string(info.param.name); });
+Layout NoPrefetch(Layout l) {
+  l.prefetch = false;
+  return l;
+}
+Layout Bf16(Layout l, at::ScalarType reduce, double loss_tol, double param_tol) {
+  l.param_dtype = at::kBFloat16, l.reduce_dtype = reduce;
+  l.loss_tol = loss_tol, l.param_tol = param_tol;
+  return l;
+}
+Layout Offload(Layout l) {
+  l.offload = true;
+  return l;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Layouts, FsdpParityTest,
+    ::testing::Values(Layout{"fsdp4", 4, 1, 1, true}, Layout{"hsdp2x2", 4, 2, 1, true},
+                      Layout{"fsdp2_accum2", 2, 1, 2, true}, Layout{"fsdp4_no_reshard", 4, 1, 1, false},
+                      Layout{"fsdp4_full_recompute", 4, 1, 1, true, parallel::RecomputePolicy::kFull},
+                      Layout{"fsdp2_selective_recompute", 2, 1, 1, true, parallel::RecomputePolicy::kSelective},
+                      NoPrefetch({"fsdp4_no_prefetch", 4, 1, 1, true}),
+                      NoPrefetch({"hsdp2x2_accum2_no_prefetch", 4, 2, 2, true}),
+                      Bf16({"fsdp4_bf16_params_fp32_reduce", 4, 1, 1, true}, at::kFloat, kBf16LossTol, kBf16ParamTol),
+                      Bf16({"fsdp2_accum2_bf16_params_bf16_reduce", 2, 1, 2, true}, at::kBFloat16, kBf16LossTol, kBf16ParamTol),
+                      Offload({"fsdp2_cpu_offload", 2, 1, 1, true}),
+                      Offload({"hsdp2x2_accum2_cpu_offload_full_recompute", 4, 2, 2, true,
+                               parallel::RecomputePolicy::kFull}),
+                      Offload(Bf16({"fsdp4_cpu_offload_bf16", 4, 1, 1, true}, at::kFloat, kBf16LossTol, kBf16ParamTol))),
+    [](const auto& info) { return std::string(info.param.name); });
+
+// Sharding copies each parameter's slice straight into the shard and releases
+// the parameter at once: during construction a rank holds at most the model
+// plus its largest shard (no full-unit temporaries), afterwards only its shards.
+TEST(FsdpShardingTest, ReleasesEachParameterAsItShards) {
+  const Reference& ref = SingleProcess();
+  // Counts this process's CPU allocations while installed (only for this
+  // test: it has no raw deleter, which oneDNN's bf16 kernels need).
+  auto* tracker = bench::TrackingAllocator::instance;
+  if (tracker) {
+    c10::SetCPUAllocator(tracker, /*priority=*/100);
+  } else {
+    tracker = bench::TrackingAllocator::Install();
+  }
+  const auto state = parallel::ParallelState::Create(2, {1, -1, 1, 1});
+  // One rank shards at a time (the tracker counts the whole process), and
+  // neither goes on until both have measured.
+  std::mutex mu;
+  std::condition_variable cv;
+  int measured = 0;
+  testing::RunOnRanks(2, [&](const comm::CommunicatorPtr& world) {
+    auto groups = parallel::BuildProcessGroups(state, world);
+    std::unique_lock<std::mutex> lock(mu);
+    const int64_t before_model = tracker->live();
+    auto model = std::make_shared<models::DecoderLM>(TinyQwen3());
+    model->InitWeights(11);
+    int64_t model_bytes = 0;
+    for (const auto& p : model->parameters()) model_bytes += p.numel() * p.element_size();
+    const auto gathered = GatheredElements(*model, 2);
+    const int64_t before = tracker->live();
+    EXPECT_GE(before - before_model, model_bytes);
+    tracker->ResetPeak();
+    parallel::FsdpModel fsdp(model, groups);
+    const int64_t peak = tracker->peak() - before, after = tracker->live() - before;
+    const int64_t largest_shard = gathered.largest_unit / 2 * 4;  // a layer's matrices
+    EXPECT_EQ(fsdp.ShardBytes(), gathered.all / 2 * 4);
+    EXPECT_LE(peak, largest_shard) << "sharding made temporaries beyond one shard";
+    EXPECT_EQ(after, fsdp.ShardBytes() - model_bytes) << "the full parameters must be released";
+    std::printf("[ sharding ] model %lld bytes, shards %lld, peak above the model %lld (largest shard %lld)\n",
+                static_cast<long long>(model_bytes), static_cast<long long>(fsdp.ShardBytes()),
+                static_cast<long long>(peak), static_cast<long long>(largest_shard));
+    ++measured;
+    cv.notify_all();
+    cv.wait(lock, [&] { return measured == 2; });
+    lock.unlock();
+    // The sharded model still trains like one process (first step's loss).
+    auto opt = train::BuildAdamW(fsdp.ShardParameters(true), fsdp.ShardParameters(false), Optim());
+    train::StepOptions so;
+    so.grad_clip = Optim().grad_clip;
+    train::UseFsdp(&so, &fsdp, groups.dp);
+    const double loss = train::TrainStep(*model, *opt, MicroBatches(0, groups.dp->rank(), 2, 1), so).loss;
+    EXPECT_LE(std::abs(loss - ref.losses[0]) / ref.losses[0], 1e-5);
+  });
+  c10::SetCPUAllocator(c10::GetDefaultCPUAllocator(), /*priority=*/100);
+}
 
 }  // namespace
 }  // namespace loom

@@ -20,6 +20,7 @@
 #include "sdk/train/sequence_slice.h"
 #include "sdk/train/train_step.h"
 #include "tests/testing/multi_rank.h"
+#include "tests/testing/parity.h"
 
 namespace loom {
 namespace {
@@ -33,12 +34,6 @@ models::LlmConfig TinyQwen3Gqa() {
   c.num_attention_heads = 4, c.num_key_value_heads = 2, c.head_dim = 8, c.qk_norm = true;
   c.tie_word_embeddings = false;
   return c;
-}
-
-config::TrainConfig Optim() {
-  config::TrainConfig t;
-  t.lr = 3e-3, t.weight_decay = 0.1, t.grad_clip = 0.5;
-  return t;
 }
 
 // Step s's global batch: kRows rows of `len` tokens; two documents per row
@@ -58,29 +53,21 @@ data::PackedBatch GlobalBatch(int step, int64_t len) {
   return b;
 }
 
-// The rows of data rank `rank` among `data_world`.
-data::PackedBatch DataRows(const data::PackedBatch& b, int rank, int data_world) {
-  auto idx = at::arange(rank, kRows, data_world);
-  return {b.input_ids.index_select(0, idx), b.labels.index_select(0, idx), b.position_ids.index_select(0, idx),
-          b.doc_ids.index_select(0, idx)};
-}
+using testing::DataRows;
+using testing::ParityOptimizer;
+using testing::Trajectory;
 
-struct Reference {
-  std::vector<double> losses;
-  std::map<std::string, at::Tensor> params;
-};
-
-const Reference& SingleProcess(int64_t len) {
+const Trajectory& SingleProcess(int64_t len) {
   static std::mutex mu;
-  static std::map<int64_t, Reference> refs;
+  static std::map<int64_t, Trajectory> refs;
   std::lock_guard<std::mutex> lock(mu);
   if (auto it = refs.find(len); it != refs.end()) return it->second;
-  Reference r;
+  Trajectory r;
   auto model = std::make_shared<models::DecoderLM>(TinyQwen3Gqa());
   model->InitWeights(5);
-  auto opt = train::BuildAdamW(model->parameters(), Optim());
+  auto opt = train::BuildAdamW(model->parameters(), ParityOptimizer());
   train::StepOptions so;
-  so.grad_clip = Optim().grad_clip;
+  so.grad_clip = ParityOptimizer().grad_clip;
   for (int s = 0; s < kSteps; ++s) r.losses.push_back(train::TrainStep(*model, *opt, {GlobalBatch(s, len)}, so).loss);
   for (const auto& p : model->named_parameters()) r.params[p.key()] = p.value().detach().clone();
   return refs[len] = std::move(r);
@@ -105,9 +92,9 @@ std::vector<std::vector<double>> RunLayout(const Layout& l, std::map<std::string
     parallel::ApplyRecompute(*model, l.recompute);
     model->SetAttentionBackend(std::make_shared<parallel::UlyssesAttention>(groups.sp, l.mode));
     parallel::FsdpModel fsdp(model, groups);
-    auto opt = train::BuildAdamW(fsdp.ShardParameters(true), fsdp.ShardParameters(false), Optim());
+    auto opt = train::BuildAdamW(fsdp.ShardParameters(true), fsdp.ShardParameters(false), ParityOptimizer());
     train::StepOptions so;
-    so.grad_clip = Optim().grad_clip;
+    so.grad_clip = ParityOptimizer().grad_clip;
     train::UseFsdp(&so, &fsdp, groups.world);  // every rank holds distinct tokens
     for (int s = 0; s < kSteps; ++s) {
       auto mine = DataRows(GlobalBatch(s, l.len), groups.dp->rank(), groups.dp->size());
@@ -128,23 +115,11 @@ class UlyssesParityTest : public ::testing::TestWithParam<Layout> {};
 
 TEST_P(UlyssesParityTest, TwentyStepsMatchOneProcess) {
   const Layout l = GetParam();
-  const Reference& ref = SingleProcess(l.len);
+  const Trajectory& ref = SingleProcess(l.len);
   std::map<std::string, at::Tensor> params;
   const auto losses = RunLayout(l, &params);
-  for (int r = 0; r < l.world; ++r) {
-    ASSERT_EQ(losses[r].size(), static_cast<size_t>(kSteps));
-    for (int s = 0; s < kSteps; ++s) {
-      EXPECT_LE(std::abs(losses[r][s] - ref.losses[s]) / ref.losses[s], 1e-5)
-          << l.name << " rank " << r << " step " << s << ": " << losses[r][s] << " vs " << ref.losses[s];
-    }
-  }
-  ASSERT_EQ(params.size(), ref.params.size());
-  for (const auto& [name, t] : params) {
-    const auto& want = ref.params.at(name);
-    EXPECT_LE((t - want).abs().max().item<double>(), 1e-5 * std::max(1.0, want.abs().max().item<double>()))
-        << l.name << " " << name;
-  }
-  EXPECT_LT(ref.losses.back(), ref.losses.front()) << "the reference must learn";
+  testing::ExpectSameLosses(losses, ref.losses, l.name);
+  testing::ExpectSameParams(params, ref.params, l.name);
 }
 
 using parallel::RecomputePolicy;

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# End to end through the CLI: FSDP executor options reach the trainer.
+#   loom train                                          one process (reference)
+#   loom launch --nproc 2 -- loom train                 FSDP 2, prefetch off, CPU offload: exact
+#   loom launch --nproc 2 -- loom train                 FSDP 2, bf16 params, bf16 reduce: close
+#   loom config --parallel.param_dtype fp16             rejected, naming fp32 and bf16
+# Every step's loss (`loom runs show --csv`) must agree with the reference:
+# within 1e-5 relative (fp32), 5e-3 (bf16 gathered parameters).
+set -euo pipefail
+loom=$1; src=$2
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+tok=$src/.cache/assets/qwen3/tokenizer.json
+novel=/usr/share/gocode/src/github.com/colinmarc/hdfs/testdata/mobydick.txt
+head -c 200000 "$novel" > "$work/novel.txt"
+"$loom" data build --tokenizer "$tok" --input "$work/novel.txt" --format text --output "$work/data" >/dev/null
+common=(--model.hidden_size 32 --model.intermediate_size 48 --model.num_hidden_layers 2
+        --model.num_attention_heads 4 --model.num_key_value_heads 2 --model.head_dim 8
+        --data.train "$work/data" --data.seq_len 64 --data.micro_batch_size 2
+        --train.steps 6 --train.warmup_steps 2 --train.lr 3e-3 --train.log_every 100
+        --data.tokenizer "$tok" --run.db "$work/runs.sqlite" --run.dir "$work/runs")
+"$loom" train "${common[@]}" --run.name single --data.micro_batch_size 4
+"$loom" launch --nproc 2 -- "$loom" train "${common[@]}" --run.name offload --parallel.dp_shard 2 \
+  --parallel.prefetch false --parallel.cpu_offload true
+"$loom" launch --nproc 2 -- "$loom" train "${common[@]}" --run.name bf16 --parallel.dp_shard 2 \
+  --parallel.param_dtype bf16 --parallel.reduce_dtype bf16
+for run in single offload bf16; do
+  "$loom" runs show "$run" --db "$work/runs.sqlite" --csv | awk -F, 'NR > 1 { print $2 }' > "$work/$run.loss"
+done
+check() {  # run tolerance
+  paste -d' ' "$work/single.loss" "$work/$1.loss" | awk -v run=$1 -v tol=$2 '
+    { d = ($1 - $2) / $1; if (d < 0) d = -d; if (d > worst) worst = d; n++ }
+    END { printf "%s vs single: %d steps, worst relative loss difference %.2e (tolerance %g)\n", run, n, worst, tol;
+          exit !(n == 6 && worst <= tol) }'
+}
+check offload 1e-5
+check bf16 5e-3
+# bf16 must really be in effect: not bit-identical to fp32.
+! cmp -s "$work/single.loss" "$work/bf16.loss"
+set +e
+err=$("$loom" config --parallel.param_dtype fp16 2>&1); rc=$?
+set -e
+echo "$err"
+[ "$rc" = 2 ] && echo "$err" | grep -q "fp32, bf16"
+echo "train_fsdp_options: ok"

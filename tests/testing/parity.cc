@@ -1,0 +1,50 @@
+#include "tests/testing/parity.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include <ATen/ATen.h>
+
+namespace loom::testing {
+
+config::TrainConfig ParityOptimizer() {
+  config::TrainConfig t;
+  t.lr = 3e-3, t.weight_decay = 0.1, t.grad_clip = 0.5;
+  return t;
+}
+
+data::PackedBatch DataRows(const data::PackedBatch& b, int rank, int data_world) {
+  auto idx = at::arange(rank, b.rows(), data_world);
+  return {b.input_ids.index_select(0, idx), b.labels.index_select(0, idx), b.position_ids.index_select(0, idx),
+          b.doc_ids.index_select(0, idx)};
+}
+
+void ExpectSameLosses(const std::vector<std::vector<double>>& rank_losses, const std::vector<double>& reference,
+                      const std::string& what, double rel) {
+  ASSERT_FALSE(reference.empty());
+  EXPECT_LT(reference.back(), reference.front()) << "the reference must learn";
+  for (size_t r = 0; r < rank_losses.size(); ++r) {
+    ASSERT_EQ(rank_losses[r].size(), reference.size()) << what << " rank " << r;
+    for (size_t s = 0; s < reference.size(); ++s) {
+      EXPECT_LE(std::abs(rank_losses[r][s] - reference[s]) / reference[s], rel)
+          << what << " rank " << r << " step " << s << ": " << rank_losses[r][s] << " vs " << reference[s];
+    }
+  }
+}
+
+void ExpectSameParams(const std::map<std::string, at::Tensor>& params, const std::map<std::string, at::Tensor>& reference,
+                      const std::string& what, double tol) {
+  ASSERT_EQ(params.size(), reference.size()) << what;
+  for (const auto& [name, t] : params) {
+    const auto it = reference.find(name);
+    ASSERT_NE(it, reference.end()) << what << ": unexpected parameter " << name;
+    const auto& want = it->second;
+    ASSERT_EQ(t.sizes(), want.sizes()) << what << " " << name;
+    EXPECT_LE((t - want).abs().max().item<double>(), tol * std::max(1.0, want.abs().max().item<double>()))
+        << what << " " << name;
+  }
+}
+
+}  // namespace loom::testing
