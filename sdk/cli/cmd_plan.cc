@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "ops/base/error.h"
+#include "parallel/expert/expert_parallel.h"
 #include "parallel/mesh/parallel_state.h"
 #include "parallel/plan/memory_estimate.h"
 #include "parallel/ulysses/ulysses_attention.h"
@@ -47,6 +48,14 @@ void AddPlanCommand(CLI::App& app, int* exit_code) {
       const auto model = train::ModelConfigOf(cfg.model);
       const auto recompute = parallel::ParseRecomputePolicy(cfg.parallel.recompute);
       const int sp = state.shape().sp;
+      if (state.shape().ep > 1 && !model.IsMoe()) {
+        throw loom::ConfigError(ErrorWithFix("parallel.ep " + std::to_string(state.shape().ep) +
+                                                 " needs a mixture-of-experts model, and " + model.model_type + " is dense",
+                                             "set parallel.ep 1, or use a qwen3_moe model"));
+      }
+      if (auto err = parallel::ExpertParallelLayoutError(model.num_experts, state.shape().ep); !err.empty()) {
+        throw loom::ConfigError(err);
+      }
       if (auto err = parallel::UlyssesLayoutError(model.num_attention_heads, model.num_key_value_heads, sp);
           !err.empty()) {
         throw loom::ConfigError(err);
@@ -60,6 +69,11 @@ void AddPlanCommand(CLI::App& app, int* exit_code) {
                                  std::to_string(model.num_attention_heads / sp) + " heads and " +
                                  std::to_string((cfg.data.seq_len + sp - 1) / sp) + " positions per row on each rank)"
                            : "")
+                << (state.shape().ep > 1 ? "; EP " + std::to_string(state.shape().ep) + " (" +
+                                               std::to_string(model.num_experts / state.shape().ep) +
+                                               " experts per rank, each FSDP-sharded over expert_fsdp " +
+                                               std::to_string(state.fsdp_size() / state.shape().ep) + ")"
+                                         : "")
                 << "; recompute " << cfg.parallel.recompute << "\n"
                 << "per-rank memory (micro-batch " << cfg.data.micro_batch_size << " x " << cfg.data.seq_len
                 << " tokens):\n"

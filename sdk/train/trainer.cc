@@ -177,6 +177,13 @@ TrainResult RunTraining(const config::LoomConfig& cfg, std::ostream& log, const 
       << cfg.data.micro_batch_size << " x " << cfg.data.seq_len << " tokens per data rank ("
       << data_world << "), " << (dist ? "FSDP over " + std::to_string(dist->groups.fsdp->size()) + " ranks" : "one process")
       << (dist && cfg.parallel.sp > 1 ? ", Ulysses SP " + std::to_string(cfg.parallel.sp) + " (" + cfg.parallel.sp_mode + ")" : "")
+      << (dist && cfg.parallel.ep > 1 ? ", EP " + std::to_string(cfg.parallel.ep) + " (" +
+                                            std::to_string(model->config().num_experts / cfg.parallel.ep) +
+                                            " experts per rank" +
+                                            (cfg.parallel.ep_overlap_chunks > 1
+                                                 ? ", overlapped x" + std::to_string(cfg.parallel.ep_overlap_chunks)
+                                                 : "") + ")"
+                                      : "")
       << "; run store " << cfg.run.db << "\n";
   std::unique_ptr<metrics::ProgressLine> progress;
   if (leader) progress = std::make_unique<metrics::ProgressLine>(cfg.train.steps);
