@@ -6,8 +6,9 @@
 #   loom launch --nproc 4 -- loom train ... ep 4     EP 4, overlapped dispatch (2 chunks)
 #   loom launch --nproc 4 -- loom train ... ep 2 sp 2  EP 2 x Ulysses SP 2 x FSDP 2
 # Every step's loss must agree within 1e-5 relative; the run store must hold
-# the per-expert token counts; a dense model with parallel.ep 2 must fail
-# before training with the fix.
+# the per-expert token counts; the EP x SP run exports to HF's layout and
+# generates; a dense model with parallel.ep 2 must fail before training with
+# the fix.
 set -euo pipefail
 loom=$1; src=$2
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
@@ -19,7 +20,7 @@ common=(--model.family qwen3_moe --model.hidden_size 32 --model.num_hidden_layer
         --model.num_attention_heads 4 --model.num_key_value_heads 2 --model.head_dim 8
         --model.num_experts 8 --model.num_experts_per_tok 2 --model.moe_intermediate_size 16
         --model.router_aux_loss_coef 0.02
-        --data.train "$work/data" --data.seq_len 32
+        --data.train "$work/data" --data.seq_len 32 --data.tokenizer "$tok"
         --train.steps 5 --train.warmup_steps 1 --train.lr 3e-3 --train.log_every 100
         --run.db "$work/runs.sqlite" --run.dir "$work/runs")
 "$loom" train "${common[@]}" --run.name single --data.micro_batch_size 4
@@ -39,6 +40,11 @@ for run in ep2 ep4_overlap ep2_sp2; do
 done
 "$loom" runs show ep2 --db "$work/runs.sqlite" | grep -q "expert_tokens" || { echo "no expert_tokens in the run store"; exit 1; }
 echo "run store: per-expert token counts recorded"
+# The EP 2 x SP 2 run's final model (experts gathered from their shards) in
+# HF's per-expert layout: export it and generate from it.
+"$loom" export ep2_sp2 --db "$work/runs.sqlite" --to-hf "$work/export"
+grep -q qwen3_moe "$work/export/config.json"
+"$loom" generate --model "$work/export" --prompt "Call me Ishmael" --max-new-tokens 3
 if "$loom" launch --nproc 2 -- "$loom" train "${common[@]}" --model.family qwen3 --run.name dense_ep \
      --parallel.ep 2 > "$work/dense.log" 2>&1; then
   echo "a dense model with parallel.ep 2 trained"; exit 1
