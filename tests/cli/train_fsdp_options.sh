@@ -9,10 +9,8 @@
 set -euo pipefail
 loom=$1; src=$2
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-tok=$src/.cache/assets/qwen3/tokenizer.json
-novel=/usr/share/gocode/src/github.com/colinmarc/hdfs/testdata/mobydick.txt
-head -c 200000 "$novel" > "$work/novel.txt"
-"$loom" data build --tokenizer "$tok" --input "$work/novel.txt" --format text --output "$work/data" >/dev/null
+source "$(dirname "$0")/lib.sh"
+build_novel_dataset 200000
 common=(--model.hidden_size 32 --model.intermediate_size 48 --model.num_hidden_layers 2
         --model.num_attention_heads 4 --model.num_key_value_heads 2 --model.head_dim 8
         --data.train "$work/data" --data.seq_len 64 --data.micro_batch_size 2
@@ -23,17 +21,9 @@ common=(--model.hidden_size 32 --model.intermediate_size 48 --model.num_hidden_l
   --parallel.prefetch false --parallel.cpu_offload true
 "$loom" launch --nproc 2 -- "$loom" train "${common[@]}" --run.name bf16 --parallel.dp_shard 2 \
   --parallel.param_dtype bf16 --parallel.reduce_dtype bf16
-for run in single offload bf16; do
-  "$loom" runs show "$run" --db "$work/runs.sqlite" --csv | awk -F, 'NR > 1 { print $2 }' > "$work/$run.loss"
-done
-check() {  # run tolerance
-  paste -d' ' "$work/single.loss" "$work/$1.loss" | awk -v run=$1 -v tol=$2 '
-    { d = ($1 - $2) / $1; if (d < 0) d = -d; if (d > worst) worst = d; n++ }
-    END { printf "%s vs single: %d steps, worst relative loss difference %.2e (tolerance %g)\n", run, n, worst, tol;
-          exit !(n == 6 && worst <= tol) }'
-}
-check offload 1e-5
-check bf16 5e-3
+read_losses single offload bf16
+expect_same_losses single offload 6 1e-5
+expect_same_losses single bf16 6 5e-3
 # bf16 must really be in effect: not bit-identical to fp32.
 ! cmp -s "$work/single.loss" "$work/bf16.loss"
 set +e

@@ -12,10 +12,8 @@
 set -euo pipefail
 loom=$1; src=$2
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-tok=$src/.cache/assets/qwen3/tokenizer.json
-novel=/usr/share/gocode/src/github.com/colinmarc/hdfs/testdata/mobydick.txt
-head -c 200000 "$novel" > "$work/novel.txt"
-"$loom" data build --tokenizer "$tok" --input "$work/novel.txt" --format text --output "$work/data" >/dev/null
+source "$(dirname "$0")/lib.sh"
+build_novel_dataset 200000
 common=(--model.hidden_size 32 --model.intermediate_size 48 --model.num_hidden_layers 2
         --model.num_attention_heads 4 --model.num_key_value_heads 2 --model.head_dim 8
         --data.train "$work/data" --data.seq_len 64
@@ -30,14 +28,7 @@ common=(--model.hidden_size 32 --model.intermediate_size 48 --model.num_hidden_l
   --parallel.sp 2 --data.micro_batch_size 2
 "$loom" launch --nproc 4 -- "$loom" train "${common[@]}" --run.name sp4_async --parallel.dp_shard 1 \
   --parallel.sp 4 --parallel.sp_mode async --data.micro_batch_size 4
-for run in single fsdp2 hsdp2x2 fsdp2_sp2 sp4_async; do
-  "$loom" runs show "$run" --db "$work/runs.sqlite" --csv | awk -F, 'NR > 1 { print $2 }' > "$work/$run.loss"
-done
-for run in fsdp2 hsdp2x2 fsdp2_sp2 sp4_async; do
-  paste -d' ' "$work/single.loss" "$work/$run.loss" | awk -v run=$run '
-    { d = ($1 - $2) / $1; if (d < 0) d = -d; if (d > worst) worst = d; n++ }
-    END { printf "%s vs single: %d steps, worst relative loss difference %.2e\n", run, n, worst;
-          exit !(n == 6 && worst <= 1e-5) }'
-done
+read_losses single fsdp2 hsdp2x2 fsdp2_sp2 sp4_async
+for run in fsdp2 hsdp2x2 fsdp2_sp2 sp4_async; do expect_same_losses single $run 6 1e-5; done
 "$loom" export hsdp2x2 --db "$work/runs.sqlite" --to-hf "$work/export"
 "$loom" generate --model "$work/export" --prompt "Call me Ishmael" --max-new-tokens 5

@@ -12,10 +12,8 @@
 set -euo pipefail
 loom=$1; src=$2
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-tok=$src/.cache/assets/qwen3/tokenizer.json
-novel=/usr/share/gocode/src/github.com/colinmarc/hdfs/testdata/mobydick.txt
-head -c 100000 "$novel" > "$work/novel.txt"
-"$loom" data build --tokenizer "$tok" --input "$work/novel.txt" --format text --output "$work/data" >/dev/null
+source "$(dirname "$0")/lib.sh"
+build_novel_dataset 100000
 common=(--model.family qwen3_moe --model.hidden_size 32 --model.num_hidden_layers 2
         --model.num_attention_heads 4 --model.num_key_value_heads 2 --model.head_dim 8
         --model.num_experts 8 --model.num_experts_per_tok 2 --model.moe_intermediate_size 16
@@ -29,15 +27,8 @@ common=(--model.family qwen3_moe --model.hidden_size 32 --model.num_hidden_layer
   --parallel.ep_overlap_chunks 2 --data.micro_batch_size 1
 "$loom" launch --nproc 4 -- "$loom" train "${common[@]}" --run.name ep2_sp2 --parallel.ep 2 --parallel.sp 2 \
   --parallel.dp_shard 2 --data.micro_batch_size 2
-for run in single ep2 ep4_overlap ep2_sp2; do
-  "$loom" runs show "$run" --db "$work/runs.sqlite" --csv | awk -F, 'NR > 1 { print $2 }' > "$work/$run.loss"
-done
-for run in ep2 ep4_overlap ep2_sp2; do
-  paste -d' ' "$work/single.loss" "$work/$run.loss" | awk -v run=$run '
-    { d = ($1 - $2) / $1; if (d < 0) d = -d; if (d > worst) worst = d; n++ }
-    END { printf "%s vs single: %d steps, worst relative loss difference %.2e\n", run, n, worst;
-          exit !(n == 5 && worst <= 1e-5) }'
-done
+read_losses single ep2 ep4_overlap ep2_sp2
+for run in ep2 ep4_overlap ep2_sp2; do expect_same_losses single $run 5 1e-5; done
 "$loom" runs show ep2 --db "$work/runs.sqlite" | grep -q "expert_tokens" || { echo "no expert_tokens in the run store"; exit 1; }
 echo "run store: per-expert token counts recorded"
 # The EP 2 x SP 2 run's final model (experts gathered from their shards) in

@@ -25,6 +25,7 @@
 #include "sdk/train/optimizer.h"
 #include "sdk/train/train_step.h"
 #include "sdk/train/trainer.h"
+#include "tests/testing/synthetic_data.h"
 
 namespace loom {
 namespace {
@@ -263,23 +264,7 @@ TEST(MoeStateTest, ExportIsPerExpertAndAMissingExpertIsNamed) {
   fs::remove_all(dir);
 }
 
-// Documents of a repeating pattern the model can learn.
-std::string MakeDataset(const std::string& dir) {
-  fs::create_directories(dir);
-  data::TokenDatasetInfo info;
-  info.vocab_size = 64;
-  info.eos_id = 63;
-  info.tokenizer = "synthetic";
-  data::TokenDatasetWriter w(dir + "/train", info);
-  for (int d = 0; d < 200; ++d) {
-    std::vector<int32_t> doc;
-    for (int i = 0; i < 10 + d % 13; ++i) doc.push_back((d + i * 3) % 60);
-    doc.push_back(63);
-    w.Append(doc);
-  }
-  w.Finish();
-  return dir + "/train";
-}
+using testing::MakeSyntheticDataset;
 
 TEST(MoeTrainTest, ASkewedRouterStillTrainsAndTheSkewIsRecorded) {
   const std::string dir = (fs::temp_directory_path() / ("loom_moe_train_" + std::to_string(::getpid()))).string();
@@ -300,7 +285,7 @@ TEST(MoeTrainTest, ASkewedRouterStillTrainsAndTheSkewIsRecorded) {
   }
   config::LoomConfig cfg;
   cfg.model.path = dir + "/skewed";
-  cfg.data.train = MakeDataset(dir + "/data");
+  cfg.data.train = MakeSyntheticDataset(dir + "/data");
   cfg.data.seq_len = 32, cfg.data.micro_batch_size = 2;
   cfg.train.steps = 8, cfg.train.lr = 1e-2, cfg.train.warmup_steps = 1;
   cfg.run.name = "skewed", cfg.run.dir = dir + "/runs", cfg.run.db = dir + "/runs.sqlite";
@@ -346,7 +331,7 @@ TEST(MoeTrainTest, AConfigWithFamilyQwen3MoeTrains) {
   cfg.model.head_dim = 8;
   cfg.model.num_experts = 4, cfg.model.num_experts_per_tok = 2, cfg.model.moe_intermediate_size = 16;
   cfg.model.decoder_sparse_step = 2;  // layer 1 sparse, layer 0 dense
-  cfg.data.train = MakeDataset(dir + "/data");
+  cfg.data.train = MakeSyntheticDataset(dir + "/data");
   cfg.data.seq_len = 32, cfg.data.micro_batch_size = 2;
   cfg.train.steps = 4, cfg.train.lr = 1e-2, cfg.train.warmup_steps = 1, cfg.train.grad_accum = 2;
   cfg.run.name = "family", cfg.run.dir = dir + "/runs", cfg.run.db = dir + "/runs.sqlite";

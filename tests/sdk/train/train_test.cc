@@ -16,6 +16,7 @@
 #include "sdk/train/optimizer.h"
 #include "sdk/train/train_step.h"
 #include "sdk/train/trainer.h"
+#include "tests/testing/synthetic_data.h"
 
 namespace loom::train {
 namespace {
@@ -108,23 +109,7 @@ TEST(TrainStepTest, Bf16AutocastTrainsAndStaysCloseToFp32) {
   EXPECT_EQ(b->parameters()[0].scalar_type(), at::kFloat) << "master weights stay fp32";
 }
 
-// A synthetic dataset: documents of a repeating pattern the model can learn.
-std::string MakeDataset(const std::string& dir) {
-  fs::create_directories(dir);
-  data::TokenDatasetInfo info;
-  info.vocab_size = 64;
-  info.eos_id = 63;
-  info.tokenizer = "synthetic";
-  data::TokenDatasetWriter w(dir + "/train", info);
-  for (int d = 0; d < 200; ++d) {
-    std::vector<int32_t> doc;
-    for (int i = 0; i < 10 + d % 13; ++i) doc.push_back((d + i * 3) % 60);
-    doc.push_back(63);
-    w.Append(doc);
-  }
-  w.Finish();
-  return dir + "/train";
-}
+using testing::MakeSyntheticDataset;
 
 config::LoomConfig TinyRunConfig(const std::string& dir, const std::string& name) {
   config::LoomConfig cfg;
@@ -132,7 +117,7 @@ config::LoomConfig TinyRunConfig(const std::string& dir, const std::string& name
   cfg.model.vocab_size = 64, cfg.model.hidden_size = 32, cfg.model.intermediate_size = 48;
   cfg.model.num_hidden_layers = 2, cfg.model.num_attention_heads = 4, cfg.model.num_key_value_heads = 2;
   cfg.model.head_dim = 8;
-  cfg.data.train = MakeDataset(dir + "/data");
+  cfg.data.train = MakeSyntheticDataset(dir + "/data");
   cfg.data.eval = cfg.data.train;
   cfg.data.seq_len = 32, cfg.data.micro_batch_size = 2;
   cfg.train.steps = 30, cfg.train.lr = 1e-2, cfg.train.warmup_steps = 3, cfg.train.eval_every = 10;
