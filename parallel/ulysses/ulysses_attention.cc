@@ -23,6 +23,13 @@ at::Tensor JoinSequence(const at::Tensor& r) {
 
 }  // namespace
 
+at::Tensor UlyssesAttention::ReplicateKv(const at::Tensor& kv, int64_t heads) const {
+  const int64_t p = sp_->size();
+  if (auto err = UlyssesLayoutError(heads, kv.size(1), p); !err.empty()) throw ConfigError(err);
+  const int64_t repeat = UlyssesKvRepeat(kv.size(1), p);
+  return repeat > 1 ? kv.repeat_interleave(repeat, 1) : kv;
+}
+
 std::string UlyssesLayoutError(int64_t heads, int64_t kv_heads, int64_t sp) {
   if (sp <= 1 || heads % sp == 0) return "";
   std::vector<int64_t> valid;
@@ -59,13 +66,10 @@ at::Tensor UlyssesAttention::GlobalDocIds(const at::Tensor& local) {
 
 at::Tensor UlyssesAttention::Attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                     const ops::AttentionInputs& inputs) {
-  const int64_t p = sp_->size();
-  if (auto err = UlyssesLayoutError(q.size(1), k.size(1), p); !err.empty()) throw ConfigError(err);
+  auto kr = ReplicateKv(k, q.size(1));
+  auto vr = ReplicateKv(v, q.size(1));
   ops::AttentionInputs global = inputs;
   global.doc_ids = GlobalDocIds(inputs.doc_ids);
-  const int64_t repeat = UlyssesKvRepeat(k.size(1), p);
-  auto kr = repeat > 1 ? k.repeat_interleave(repeat, 1) : k;
-  auto vr = repeat > 1 ? v.repeat_interleave(repeat, 1) : v;
   // (B, n, T/P, D) -> (B, n/P, T, D): scatter heads (dim 1), gather sequence (dim 2).
   auto qh = comm::AllToAllScatterGather(q, sp_, 1, 2);
   auto kh = comm::AllToAllScatterGather(kr, sp_, 1, 2);
@@ -89,13 +93,9 @@ at::Tensor UlyssesAttention::AttendAsync(const ops::QkvProjections& qkv, const o
   auto q = qkv.q();  // (B, H, T/P, D)
   const int64_t b = q.size(0), heads = q.size(1), local_len = q.size(2), dim = q.size(3);
   auto rq = comm::StartAllToAll(HeadPieces(q, p), sp_, &pq);
-  auto k = qkv.k();
-  if (auto err = UlyssesLayoutError(heads, k.size(1), p); !err.empty()) throw ConfigError(err);
-  const int64_t repeat = UlyssesKvRepeat(k.size(1), p);
-  if (repeat > 1) k = k.repeat_interleave(repeat, 1);
+  auto k = ReplicateKv(qkv.k(), heads);
   auto rk = comm::StartAllToAll(HeadPieces(k, p), sp_, &pk);
-  auto v = qkv.v();
-  if (repeat > 1) v = v.repeat_interleave(repeat, 1);
+  auto v = ReplicateKv(qkv.v(), heads);
   auto rv = comm::StartAllToAll(HeadPieces(v, p), sp_, &pv);
   pq.Wait();
   pk.Wait();

@@ -47,6 +47,9 @@ class UlyssesAttention : public ops::AttentionBackend {
  private:
   // (B, T/P) local doc ids -> (B, T) for the whole row; undefined stays so.
   at::Tensor GlobalDocIds(const at::Tensor& local);
+  // k or v (B, K, T/P, D) with each KV head repeated so every rank gets the
+  // KV heads of its query heads; ConfigError when `heads` does not split.
+  at::Tensor ReplicateKv(const at::Tensor& kv, int64_t heads) const;
   at::Tensor AttendAsync(const ops::QkvProjections& qkv, const ops::AttentionInputs& inputs);
 
   comm::CommunicatorPtr sp_;

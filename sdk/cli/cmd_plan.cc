@@ -6,11 +6,9 @@
 
 #include <CLI/CLI.hpp>
 
-#include "ops/base/error.h"
-#include "parallel/expert/expert_parallel.h"
 #include "parallel/mesh/parallel_state.h"
 #include "parallel/plan/memory_estimate.h"
-#include "parallel/ulysses/ulysses_attention.h"
+#include "parallel/plan/model_layout.h"
 #include "sdk/cli/commands.h"
 #include "sdk/config/load_config.h"
 #include "sdk/train/trainer.h"
@@ -48,18 +46,7 @@ void AddPlanCommand(CLI::App& app, int* exit_code) {
       const auto model = train::ModelConfigOf(cfg.model);
       const auto recompute = parallel::ParseRecomputePolicy(cfg.parallel.recompute);
       const int sp = state.shape().sp;
-      if (state.shape().ep > 1 && !model.IsMoe()) {
-        throw loom::ConfigError(ErrorWithFix("parallel.ep " + std::to_string(state.shape().ep) +
-                                                 " needs a mixture-of-experts model, and " + model.model_type + " is dense",
-                                             "set parallel.ep 1, or use a qwen3_moe model"));
-      }
-      if (auto err = parallel::ExpertParallelLayoutError(model.num_experts, state.shape().ep); !err.empty()) {
-        throw loom::ConfigError(err);
-      }
-      if (auto err = parallel::UlyssesLayoutError(model.num_attention_heads, model.num_key_value_heads, sp);
-          !err.empty()) {
-        throw loom::ConfigError(err);
-      }
+      parallel::CheckModelLayout(model, sp, state.shape().ep);
       std::cout << "model: " << model.model_type << ", " << model.NumParameters() << " parameters, "
                 << model.num_hidden_layers << " decoder layers\n"
                 << "plan: FSDP units = each decoder layer (model.layers.*) + root (embeddings, norm, head), "

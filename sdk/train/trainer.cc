@@ -14,6 +14,7 @@
 #include "parallel/expert/expert_dispatcher.h"
 #include "parallel/fsdp/fsdp.h"
 #include "parallel/mesh/process_groups.h"
+#include "parallel/plan/model_layout.h"
 #include "parallel/recompute/recompute.h"
 #include "parallel/ulysses/ulysses_attention.h"
 #include "ops/base/error.h"
@@ -89,15 +90,7 @@ std::unique_ptr<Distributed> Distribute(const config::LoomConfig& cfg, const com
   if (!world || world->size() == 1) return nullptr;
   const auto& p = cfg.parallel;
   const auto& mc = model->config();
-  if (p.ep != 1 && !mc.IsMoe()) {
-    throw ConfigError(ErrorWithFix("parallel.ep " + std::to_string(p.ep) + " needs a mixture-of-experts model, and " +
-                                       mc.model_type + " is dense",
-                                   "set parallel.ep 1, or train a qwen3_moe model"));
-  }
-  if (auto err = parallel::ExpertParallelLayoutError(mc.num_experts, p.ep); !err.empty()) throw ConfigError(err);
-  if (auto err = parallel::UlyssesLayoutError(mc.num_attention_heads, mc.num_key_value_heads, p.sp); !err.empty()) {
-    throw ConfigError(err);
-  }
+  parallel::CheckModelLayout(mc, p.sp, p.ep);
   const auto state = parallel::ParallelState::Create(
       world->size(), {static_cast<int>(p.dp_replicate), static_cast<int>(p.dp_shard), static_cast<int>(p.sp),
                       static_cast<int>(p.ep)});
