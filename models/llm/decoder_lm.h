@@ -15,10 +15,10 @@
 #include <memory>
 #include <vector>
 
+#include <c10/core/Device.h>
 #include <torch/nn/modules/container/modulelist.h>
-#include <torch/nn/modules/embedding.h>
-#include <torch/nn/modules/linear.h>
 
+#include "models/core/layers.h"
 #include "models/core/module.h"
 #include "models/llm/llm_config.h"
 #include "models/llm/moe_block.h"
@@ -37,7 +37,7 @@ struct DecoderInputs {
 
 class RmsNormModule : public Module {
  public:
-  RmsNormModule(int64_t dim, double eps);
+  RmsNormModule(int64_t dim, double eps, at::Device device);
   at::Tensor forward(const at::Tensor& x);
   at::Tensor weight;
 
@@ -47,11 +47,11 @@ class RmsNormModule : public Module {
 
 class Attention : public Module {
  public:
-  explicit Attention(const LlmConfig& c);
+  Attention(const LlmConfig& c, at::Device device);
   // x (B, T, C), cos/sin (B, T, D) -> (B, T, C)
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                      const ops::AttentionInputs& inputs, ops::AttentionBackend& backend);
-  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  std::shared_ptr<Linear> q_proj, k_proj, v_proj, o_proj;
   std::shared_ptr<RmsNormModule> q_norm, k_norm;  // qwen3 only
 
  private:
@@ -60,17 +60,18 @@ class Attention : public Module {
 
 class Mlp : public FeedForward {
  public:
-  explicit Mlp(const LlmConfig& c);
+  Mlp(const LlmConfig& c, at::Device device);
   at::Tensor forward(const at::Tensor& x);  // SwiGLU: down(silu(gate(x)) * up(x))
   at::Tensor forward(const at::Tensor& x, const at::Tensor& doc_ids) override { return forward(x); }
-  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  std::shared_ptr<Linear> gate_proj, up_proj, down_proj;
 };
 
 // One transformer block; the FSDP / recompute unit (hooks run around forward).
 class DecoderLayer : public Module {
  public:
   // `moe`: the model's shared MoE context when layer `index` is sparse, else null.
-  DecoderLayer(const LlmConfig& c, int64_t index, int64_t sparse_index, std::shared_ptr<MoeContext> moe);
+  DecoderLayer(const LlmConfig& c, int64_t index, int64_t sparse_index, std::shared_ptr<MoeContext> moe,
+               at::Device device);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                      const ops::AttentionInputs& inputs, ops::AttentionBackend& backend);
   std::shared_ptr<Attention> self_attn;
@@ -80,15 +81,18 @@ class DecoderLayer : public Module {
 
 class DecoderBody : public Module {
  public:
-  DecoderBody(const LlmConfig& c, const std::shared_ptr<MoeContext>& moe);
-  torch::nn::Embedding embed_tokens{nullptr};
+  DecoderBody(const LlmConfig& c, const std::shared_ptr<MoeContext>& moe, at::Device device);
+  std::shared_ptr<Embedding> embed_tokens;
   std::vector<std::shared_ptr<DecoderLayer>> layers;
   std::shared_ptr<RmsNormModule> norm;
 };
 
 class DecoderLM : public Module {
  public:
-  explicit DecoderLM(const LlmConfig& config);
+  // Parameters are built on `device`: zero-filled until InitWeights or
+  // LoadFrom, or on at::kMeta with shapes only (sharded construction: FSDP
+  // fills each rank's shards from a ParameterSource, models/llm/weight_sources.h).
+  explicit DecoderLM(const LlmConfig& config, at::Device device = at::kCPU);
 
   // Final hidden states (B, T, C), after the last norm.
   at::Tensor Hidden(const DecoderInputs& in);
@@ -108,10 +112,12 @@ class DecoderLM : public Module {
   // The output projection (V, C): lm_head, or the embedding when tied.
   at::Tensor OutputWeight() const;
 
-  // HF-initialised random weights: normal(0, initializer_range), norms 1, biases 0.
+  // HF-initialised random weights: normal(0, initializer_range), norms 1,
+  // biases 0 (HfInitSource).
   void InitWeights(uint64_t seed);
-  // Copies every parameter from a checkpoint (names must match exactly; a
-  // missing or extra or mis-shaped tensor is a ConfigError naming it).
+  // Copies every parameter from a checkpoint (HfCheckpointSource: names must
+  // match exactly; a missing or extra or mis-shaped tensor is a ConfigError
+  // naming it).
   void LoadFrom(const std::string& checkpoint_file_or_dir);
   // (name, tensor) pairs in HF naming, ready for SaveCheckpoint.
   std::vector<std::pair<std::string, at::Tensor>> StateForExport() const;
@@ -127,7 +133,7 @@ class DecoderLM : public Module {
 
   const LlmConfig& config() const { return config_; }
   std::shared_ptr<DecoderBody> model;
-  torch::nn::Linear lm_head{nullptr};  // null when tied
+  std::shared_ptr<Linear> lm_head;  // null when tied
 
  private:
   LlmConfig config_;

@@ -5,25 +5,24 @@
 
 namespace loom::models {
 
-namespace nn = torch::nn;
-
-StackedExperts::StackedExperts(int64_t num_experts, int64_t hidden, int64_t intermediate)
+StackedExperts::StackedExperts(int64_t num_experts, int64_t hidden, int64_t intermediate, at::Device device)
     : Module("StackedExperts") {
-  gate_proj = register_parameter("gate_proj", at::empty({num_experts, intermediate, hidden}));
-  up_proj = register_parameter("up_proj", at::empty({num_experts, intermediate, hidden}));
-  down_proj = register_parameter("down_proj", at::empty({num_experts, hidden, intermediate}));
+  gate_proj = register_parameter("gate_proj", NewParameterTensor({num_experts, intermediate, hidden}, device));
+  up_proj = register_parameter("up_proj", NewParameterTensor({num_experts, intermediate, hidden}, device));
+  down_proj = register_parameter("down_proj", NewParameterTensor({num_experts, hidden, intermediate}, device));
 }
 
-SparseMoeBlock::SparseMoeBlock(const LlmConfig& c, int64_t sparse_index, std::shared_ptr<MoeContext> context)
+SparseMoeBlock::SparseMoeBlock(const LlmConfig& c, int64_t sparse_index, std::shared_ptr<MoeContext> context,
+                               at::Device device)
     : FeedForward("SparseMoeBlock"),
       num_experts_(c.num_experts),
       top_k_(c.num_experts_per_tok),
       sparse_index_(sparse_index),
       norm_topk_prob_(c.norm_topk_prob),
       context_(std::move(context)) {
-  gate = register_module("gate", nn::Linear(nn::LinearOptions(c.hidden_size, c.num_experts).bias(false)));
+  gate = register_module("gate", std::make_shared<Linear>(c.hidden_size, c.num_experts, false, device));
   experts = register_module("experts",
-                            std::make_shared<StackedExperts>(c.num_experts, c.hidden_size, c.moe_intermediate_size));
+                            std::make_shared<StackedExperts>(c.num_experts, c.hidden_size, c.moe_intermediate_size, device));
 }
 
 SparseMoeBlock::Routing SparseMoeBlock::Route(const at::Tensor& x) {

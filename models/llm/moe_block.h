@@ -19,8 +19,9 @@
 
 #include <memory>
 
-#include <torch/nn/modules/linear.h>
+#include <c10/core/Device.h>
 
+#include "models/core/layers.h"
 #include "models/core/module.h"
 #include "models/llm/llm_config.h"
 #include "models/llm/router_stats.h"
@@ -46,14 +47,14 @@ struct MoeContext {
 // "mlp.experts.gate_proj").
 class StackedExperts : public Module {
  public:
-  StackedExperts(int64_t num_experts, int64_t hidden, int64_t intermediate);
+  StackedExperts(int64_t num_experts, int64_t hidden, int64_t intermediate, at::Device device);
   at::Tensor gate_proj, up_proj, down_proj;
 };
 
 class SparseMoeBlock : public FeedForward {
  public:
   // `sparse_index`: this block's position among the model's sparse layers.
-  SparseMoeBlock(const LlmConfig& c, int64_t sparse_index, std::shared_ptr<MoeContext> context);
+  SparseMoeBlock(const LlmConfig& c, int64_t sparse_index, std::shared_ptr<MoeContext> context, at::Device device);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& doc_ids) override;
 
   // Routing of x (N, C): probabilities (N, E) fp32, top-k ids (N, k) int64
@@ -63,7 +64,7 @@ class SparseMoeBlock : public FeedForward {
   };
   Routing Route(const at::Tensor& x);
 
-  torch::nn::Linear gate{nullptr};
+  std::shared_ptr<Linear> gate;
   std::shared_ptr<StackedExperts> experts;
 
  private:

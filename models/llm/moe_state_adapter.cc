@@ -1,10 +1,7 @@
 #include "models/llm/moe_state_adapter.h"
 
-#include <sstream>
-
 #include <ATen/ATen.h>
 
-#include "ops/base/error.h"
 
 namespace loom::models {
 namespace {
@@ -41,27 +38,6 @@ std::vector<std::pair<std::string, at::Tensor>> StackedExpertsToHf(
     for (int64_t e = 0; e < t.size(0); ++e) out.emplace_back(HfExpertName(name, e), t[e]);
   }
   return out;
-}
-
-void LoadStackedExperts(const Checkpoint& ckpt, const std::string& source, const std::string& stacked_name,
-                        at::Tensor dst, std::set<std::string>* unused) {
-  for (int64_t e = 0; e < dst.size(0); ++e) {
-    const std::string name = HfExpertName(stacked_name, e);
-    if (!ckpt.Has(name)) {
-      throw ConfigError(ErrorWithFix(source + ": expert tensor '" + name + "' is missing (the model has " +
-                                         std::to_string(dst.size(0)) + " experts in this layer)",
-                                     "check num_experts in config.json against the checkpoint"));
-    }
-    auto src = ckpt.Get(name);
-    if (src.sizes() != dst[e].sizes()) {
-      std::ostringstream os;
-      os << source << ": expert tensor '" << name << "' has shape " << src.sizes() << " but the model expects "
-         << dst[e].sizes();
-      throw ConfigError(ErrorWithFix(os.str(), "check moe_intermediate_size and hidden_size in config.json"));
-    }
-    dst[e].copy_(src);
-    if (unused) unused->erase(name);
-  }
 }
 
 }  // namespace loom::models

@@ -1,5 +1,6 @@
 // The one mapping between Loom's stacked expert parameters and Hugging
-// Face's per-expert tensors. Every load and export path goes through it.
+// Face's per-expert tensors. Every load and export path goes through it
+// (loading: HfCheckpointSource, models/llm/weight_sources.h).
 //
 //   Loom   model.layers.{i}.mlp.experts.gate_proj          (E, I, C)
 //          model.layers.{i}.mlp.experts.up_proj            (E, I, C)
@@ -10,14 +11,11 @@
 // The router (model.layers.{i}.mlp.gate.weight (E, C)) has the same name in both.
 #pragma once
 
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
-
-#include "models/core/safetensors.h"
 
 namespace loom::models {
 
@@ -31,11 +29,5 @@ std::string HfExpertName(const std::string& stacked_name, int64_t expert);
 // order. Idempotent: HF-named state is returned unchanged.
 std::vector<std::pair<std::string, at::Tensor>> StackedExpertsToHf(
     std::vector<std::pair<std::string, at::Tensor>> state);
-
-// Copies the per-expert tensors of `stacked_name` from `ckpt` into `dst`
-// (E, out, in) and erases their names from `unused`. A missing or mis-shaped
-// expert tensor is a ConfigError naming it and the fix.
-void LoadStackedExperts(const Checkpoint& ckpt, const std::string& source, const std::string& stacked_name,
-                        at::Tensor dst, std::set<std::string>* unused);
 
 }  // namespace loom::models

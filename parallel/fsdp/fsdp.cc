@@ -9,8 +9,10 @@
 #include <c10/core/CPUAllocator.h>
 #include <torch/csrc/autograd/engine.h>
 #include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/grad_mode.h>
 #include <torch/csrc/autograd/variable.h>
 
+#include "models/core/parameter_source.h"
 #include "models/llm/moe_state_adapter.h"
 #include "ops/base/error.h"
 
@@ -30,7 +32,8 @@ struct FsdpModel::Unit {
   std::vector<std::string> names;
   std::vector<at::Tensor> params;    // the module's own parameter handles
   std::vector<int64_t> offsets, numels;
-  std::vector<std::vector<int64_t>> shapes;
+  std::vector<std::vector<int64_t>> shapes;  // of this rank's part (experts: E/ep of dim 0)
+  std::vector<int64_t> begins;   // where that part starts in the flattened full parameter
   int64_t numel = 0, padded = 0;
   at::Tensor shard;  // (padded / N) fp32 leaf on the shard device: what the optimizer updates
   at::Tensor full;   // (padded) gathered buffer, param_dtype on the compute device; storage freed between uses
@@ -178,7 +181,8 @@ struct GradArrived : torch::autograd::PostAccumulateGradHook {
 
 }  // namespace
 
-FsdpModel::FsdpModel(std::shared_ptr<models::DecoderLM> model, const ProcessGroups& groups, FsdpOptions options)
+FsdpModel::FsdpModel(std::shared_ptr<models::DecoderLM> model, const ProcessGroups& groups, FsdpOptions options,
+                     models::ParameterSource* source)
     : model_(std::move(model)), groups_(groups), options_(options) {
   const auto& comm = groups_.fsdp;
   for (auto [dtype, key] : {std::pair{options_.param_dtype, "param_dtype"}, {options_.reduce_dtype, "reduce_dtype"}}) {
@@ -226,54 +230,76 @@ FsdpModel::FsdpModel(std::shared_ptr<models::DecoderLM> model, const ProcessGrou
     u->params.push_back(p);
     u->names.push_back(name_of[key]);
   }
-  const at::Device shard_device = ShardDevice();
-  const bool pin = options_.offload && at::globalContext().hasCUDA();
-  // Per parameter: copy the part of it that falls in this rank's shard, then
-  // release its full storage at once, so sharding needs no full-unit
-  // temporaries (peak: the model + the largest shard; after: the shards).
+  // Layout: per unit, its parameters' slices (all of each, or this ep rank's
+  // experts) laid end to end, padded to a multiple of the group size.
   for (auto& u : units_) {
     u->comm = u->expert ? groups_.expert_fsdp : comm;
     u->options = &options_;
     u->stats = &stats_;
-    const int n = u->comm->size(), r = u->comm->rank();
-    // What this rank shards of each parameter: all of it, or its ep rank's experts.
-    std::vector<at::Tensor> sources;
     for (auto& p : u->params) {
-      at::Tensor src = p.detach();
+      std::vector<int64_t> shape = p.sizes().vec();
+      int64_t numel = p.numel(), begin = 0;  // the slice's size and start in the flattened full parameter
       if (u->expert) {
-        const int64_t experts = src.size(0), ep = groups_.ep->size();
+        const int64_t experts = shape[0], ep = groups_.ep->size();
         if (experts % ep != 0) {
           throw ConfigError(ErrorWithFix(u->name + ": " + std::to_string(experts) + " experts do not split over ep " +
                                              std::to_string(ep),
                                          "choose parallel.ep dividing model.num_experts"));
         }
-        src = src.narrow(0, groups_.ep->rank() * (experts / ep), experts / ep);
+        shape[0] = experts / ep;
+        numel /= ep;
+        begin = groups_.ep->rank() * numel;
       }
-      u->numel += src.numel();
-      sources.push_back(src);
+      u->offsets.push_back(u->numel);
+      u->numels.push_back(numel);
+      u->shapes.push_back(shape);
+      u->begins.push_back(begin);
+      u->numel += numel;
     }
+    const int n = u->comm->size();
     u->padded = (u->numel + n - 1) / n * n;
-    const int64_t s = u->padded / n, lo = r * s, hi = (r + 1) * s;
-    auto shard = at::zeros({s}, at::kFloat);  // padding stays zero
-    int64_t offset = 0;
-    for (size_t i = 0; i < u->params.size(); ++i) {
-      auto& p = u->params[i];
-      auto& src = sources[i];
-      u->offsets.push_back(offset);
-      u->numels.push_back(src.numel());
-      u->shapes.push_back(src.sizes().vec());
-      const int64_t a = std::max(lo, offset), b = std::min(hi, offset + src.numel());
-      if (a < b) shard.slice(0, a - lo, b - lo).copy_(src.reshape({-1}).slice(0, a - offset, b - offset));
-      offset += src.numel();
-      src = at::Tensor();
-      p.set_data(at::empty({0}, p.options()));  // the full copy is gone; Gather brings it back
-      torch::autograd::impl::set_post_acc_grad_hooks(
-          p, std::make_unique<GradArrived>(u.get(), [this](Unit* unit) { GradientsComplete(unit); }));
-    }
-    if (shard.device() != shard_device) shard = shard.to(shard_device);
-    if (pin) shard = shard.pin_memory();
-    u->shard = shard.set_requires_grad(true);
     u->full = at::empty({0}, u->ComputeOptions(options_.param_dtype));
+  }
+  // Fill: per parameter in named_parameters() order (a ParameterSource's
+  // contract), the part of it in this rank's shard, from `source` or from the
+  // parameter itself; then its full storage is released at once, so sharding
+  // needs no full-unit temporaries. With a source the model may be on the
+  // meta device and is never materialised (peak: the shards + what the source
+  // holds for one parameter); without one, the peak is about the model + a
+  // layer's shards.
+  std::map<const void*, std::pair<Unit*, size_t>> slot_of;
+  for (auto& u : units_) {
+    for (size_t i = 0; i < u->params.size(); ++i) slot_of[u->params[i].unsafeGetTensorImpl()] = {u.get(), i};
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& np : model_->named_parameters()) {
+    at::Tensor p = np.value();
+    auto [u, i] = slot_of.at(p.unsafeGetTensorImpl());
+    // Allocated at its first parameter (a materialised model's released
+    // parameters make room for it). Padding stays zero.
+    if (!u->shard.defined()) u->shard = at::zeros({u->padded / u->comm->size()}, at::kFloat);
+    const int64_t s = u->shard.numel(), lo = u->comm->rank() * s;
+    const int64_t a = std::max(lo, u->offsets[i]), b = std::max(a, std::min(lo + s, u->offsets[i] + u->numels[i]));
+    auto dst = u->shard.slice(0, a - lo, b - lo);
+    const int64_t begin = u->begins[i] + (b > a ? a - u->offsets[i] : 0);
+    if (source) {
+      source->Fill(np.key(), p.sizes(), begin, dst);
+    } else if (p.is_meta()) {
+      throw Error("FSDP: parameter '" + np.key() + "' is on the meta device and no ParameterSource was given; "
+                  "pass one (models/llm/weight_sources.h) or build the model on a real device");
+    } else {
+      dst.copy_(p.view({-1}).slice(0, begin, begin + dst.numel()));
+    }
+    models::RebindParameter(p, at::empty({0}, at::kFloat));  // the full copy is gone; Gather brings it back
+    torch::autograd::impl::set_post_acc_grad_hooks(
+        p, std::make_unique<GradArrived>(u, [this](Unit* unit) { GradientsComplete(unit); }));
+  }
+  const at::Device shard_device = ShardDevice();
+  const bool pin = options_.offload && at::globalContext().hasCUDA();
+  for (auto& u : units_) {
+    if (u->shard.device() != shard_device) u->shard = u->shard.to(shard_device);
+    if (pin) u->shard = u->shard.pin_memory();
+    u->shard.set_requires_grad(true);
   }
   // Hooks per block. Every rank runs the same forwards and backwards, so the
   // order of the collectives below (own gather, then the prefetch of the

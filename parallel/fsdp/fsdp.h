@@ -41,6 +41,7 @@
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
+#include "models/core/parameter_source.h"
 #include "models/llm/decoder_lm.h"
 #include "parallel/mesh/process_groups.h"
 
@@ -85,9 +86,14 @@ at::ScalarType ParseFsdpDtype(const std::string& name, const std::string& key);
 
 class FsdpModel {
  public:
-  // Shards `model` (already initialised identically on every rank) over
-  // groups.fsdp; groups.dp_replicate > 1 makes it HSDP.
-  FsdpModel(std::shared_ptr<models::DecoderLM> model, const ProcessGroups& groups, FsdpOptions options = {});
+  // Shards `model` over groups.fsdp; groups.dp_replicate > 1 makes it HSDP.
+  // Shard values come from `source` when given (sharded construction: the
+  // model may be built on at::kMeta and is never materialised; each rank
+  // reads or generates only its slices, models/llm/weight_sources.h), else
+  // from the model's own parameters (initialised identically on every rank).
+  // Either way the model's parameters hold no storage afterwards.
+  FsdpModel(std::shared_ptr<models::DecoderLM> model, const ProcessGroups& groups, FsdpOptions options = {},
+            models::ParameterSource* source = nullptr);
   ~FsdpModel();
 
   models::DecoderLM& model() { return *model_; }

@@ -11,6 +11,7 @@
 
 #include "models/llm/decoder_lm.h"
 #include "models/llm/generate.h"
+#include "models/llm/weight_sources.h"
 #include "parallel/expert/expert_dispatcher.h"
 #include "parallel/fsdp/fsdp.h"
 #include "parallel/mesh/process_groups.h"
@@ -67,11 +68,28 @@ models::LlmConfig ModelConfigOf(const config::ModelConfig& m) {
 
 namespace {
 
-std::shared_ptr<models::DecoderLM> BuildModel(const config::LoomConfig& cfg) {
-  if (!cfg.model.path.empty()) return models::LoadDecoderLM(cfg.model.path);
-  auto model = std::make_shared<models::DecoderLM>(ModelConfigOf(cfg.model));
-  model->InitWeights(static_cast<uint64_t>(cfg.train.seed));
-  return model;
+// The model and where its parameter values come from: model.path's
+// checkpoint, or HF's random init seeded with train.seed. A sharded (FSDP)
+// run builds it on the meta device and never materialises it: each rank
+// fills only its shards from the source (FsdpModel). One process fills it whole.
+struct BuiltModel {
+  std::shared_ptr<models::DecoderLM> model;
+  std::unique_ptr<models::ParameterSource> source;
+};
+
+BuiltModel BuildModel(const config::LoomConfig& cfg, bool sharded) {
+  const auto config = ModelConfigOf(cfg.model);
+  BuiltModel built;
+  built.model = std::make_shared<models::DecoderLM>(config, sharded ? at::Device(at::kMeta) : at::Device(at::kCPU));
+  if (!cfg.model.path.empty()) {
+    built.source = std::make_unique<models::HfCheckpointSource>(cfg.model.path, models::ShapesOf(*built.model),
+                                                                config.tie_word_embeddings);
+  } else {
+    built.source = std::make_unique<models::HfInitSource>(config.initializer_range,
+                                                          static_cast<uint64_t>(cfg.train.seed));
+  }
+  if (!sharded) models::FillParameters(*built.model, *built.source);
+  return built;
 }
 
 // Parallel state of a distributed run: the mesh, its groups, the FSDP model.
@@ -85,9 +103,12 @@ struct Distributed {
   }
 };
 
+bool Sharded(const comm::CommunicatorPtr& world) { return world && world->size() > 1; }
+
 std::unique_ptr<Distributed> Distribute(const config::LoomConfig& cfg, const comm::CommunicatorPtr& world,
-                                        const std::shared_ptr<models::DecoderLM>& model) {
-  if (!world || world->size() == 1) return nullptr;
+                                        const BuiltModel& built) {
+  if (!Sharded(world)) return nullptr;
+  const auto& model = built.model;
   const auto& p = cfg.parallel;
   const auto& mc = model->config();
   parallel::CheckModelLayout(mc, p.sp, p.ep);
@@ -110,7 +131,7 @@ std::unique_ptr<Distributed> Distribute(const config::LoomConfig& cfg, const com
   fo.param_dtype = parallel::ParseFsdpDtype(p.param_dtype, "parallel.param_dtype");
   fo.reduce_dtype = parallel::ParseFsdpDtype(p.reduce_dtype, "parallel.reduce_dtype");
   fo.offload = p.cpu_offload;
-  d->fsdp = std::make_unique<parallel::FsdpModel>(model, d->groups, fo);
+  d->fsdp = std::make_unique<parallel::FsdpModel>(model, d->groups, fo, built.source.get());
   return d;
 }
 
@@ -121,7 +142,8 @@ TrainResult RunTraining(const config::LoomConfig& cfg, std::ostream& log, const 
     throw ConfigError(ErrorWithFix("data.train is empty", "build a dataset with `loom data build` and set data.train"));
   }
   torch::manual_seed(static_cast<uint64_t>(cfg.train.seed));
-  auto model = BuildModel(cfg);
+  const auto built = BuildModel(cfg, Sharded(world));
+  const auto& model = built.model;
   const auto train_data = data::TokenDataset::Open(cfg.data.train);
   if (train_data.info().vocab_size > model->config().vocab_size) {
     throw ConfigError(ErrorWithFix("dataset " + cfg.data.train + " has vocab size " +
@@ -130,7 +152,7 @@ TrainResult RunTraining(const config::LoomConfig& cfg, std::ostream& log, const 
                                    "set model.vocab_size to at least the tokenizer's vocab size"));
   }
   parallel::ApplyRecompute(*model, parallel::ParseRecomputePolicy(cfg.parallel.recompute));
-  const auto dist = Distribute(cfg, world, model);
+  const auto dist = Distribute(cfg, world, built);
   const int data_rank = dist ? dist->groups.dp->rank() : 0;
   const int data_world = dist ? dist->groups.dp->size() : 1;
   const bool leader = !world || world->rank() == 0;

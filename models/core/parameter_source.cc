@@ -1,0 +1,33 @@
+#include "models/core/parameter_source.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include "models/core/module.h"
+#include "ops/base/error.h"
+
+namespace loom::models {
+
+void FillParameters(Module& module, ParameterSource& source) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.named_parameters()) {
+    at::Tensor t = p.value();
+    if (t.is_meta()) {
+      throw Error("parameter '" + p.key() +
+                  "' has no storage (the model was built on the meta device); build it on a real device, "
+                  "or let FSDP fill its shards from the source");
+    }
+    source.Fill(p.key(), t.sizes(), 0, t.view({-1}));
+  }
+}
+
+void RebindParameter(at::Tensor& param, const at::Tensor& data) {
+  if (!param.is_meta()) {
+    param.set_data(data);
+    return;
+  }
+  TORCH_CHECK(!param.grad().defined(), "RebindParameter: a meta parameter cannot have a gradient");
+  param.unsafeGetTensorImpl()->shallow_copy_from(data.getIntrusivePtr());
+}
+
+}  // namespace loom::models

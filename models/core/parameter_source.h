@@ -1,0 +1,38 @@
+// Where a model's parameter values come from, read one parameter slice at a
+// time: what lets a rank build only its shard of a model (sharded
+// construction, parallel/fsdp/fsdp.h) and what a whole-model InitWeights or
+// LoadFrom uses too, so both paths produce the same bits.
+//
+// Contract: Fill is called exactly once per parameter, in the model's
+// named_parameters() order, also when the slice is empty (a random
+// initialiser advances its generator over every parameter, so each rank's
+// slice equals the same slice of a whole-model init).
+#pragma once
+
+#include <string>
+
+#include <ATen/core/Tensor.h>
+
+namespace loom::models {
+
+class Module;
+
+class ParameterSource {
+ public:
+  virtual ~ParameterSource() = default;
+  // Writes elements [begin, begin + dst.numel()) of parameter `name` (full
+  // shape `shape`, flattened row-major) into `dst` (1-D, any float dtype).
+  virtual void Fill(const std::string& name, at::IntArrayRef shape, int64_t begin, at::Tensor dst) = 0;
+};
+
+// Fills every parameter of `module` whole from `source` (they must have storage).
+void FillParameters(Module& module, ParameterSource& source);
+
+// Points `param` at `data` (shape, dtype and device may all change), as
+// Tensor::set_data, but also for a parameter built on the meta device:
+// set_data refuses to change a tensor's backend. A meta parameter has no
+// storage, gradient or gradient accumulator yet, so replacing its metadata
+// loses nothing; autograd treats it as the same leaf afterwards.
+void RebindParameter(at::Tensor& param, const at::Tensor& data);
+
+}  // namespace loom::models

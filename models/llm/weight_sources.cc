@@ -1,0 +1,119 @@
+#include "models/llm/weight_sources.h"
+
+#include <set>
+#include <sstream>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include "models/core/module.h"
+#include "models/llm/moe_state_adapter.h"
+#include "ops/base/error.h"
+
+namespace loom::models {
+namespace {
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+int64_t Numel(at::IntArrayRef shape) {
+  int64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
+}
+
+void ExpectShape(const std::string& source, const std::string& name, at::IntArrayRef found,
+                 at::IntArrayRef expected, const std::string& fix) {
+  if (found == expected) return;
+  std::ostringstream os;
+  os << source << ": tensor '" << name << "' has shape " << found << " but the model expects " << expected;
+  throw ConfigError(ErrorWithFix(os.str(), fix));
+}
+
+}  // namespace
+
+HfInitSource::HfInitSource(double initializer_range, uint64_t seed)
+    : std_(initializer_range), generator_(at::make_generator<at::CPUGeneratorImpl>(seed)) {}
+
+void HfInitSource::Fill(const std::string& name, at::IntArrayRef shape, int64_t begin, at::Tensor dst) {
+  if (name.find("norm") != std::string::npos) {
+    dst.fill_(1.0);
+  } else if (EndsWith(name, ".bias")) {
+    dst.zero_();
+  } else if (begin == 0 && dst.numel() == Numel(shape) && dst.scalar_type() == at::kFloat && dst.is_contiguous()) {
+    dst.normal_(0.0, std_, generator_);  // the whole parameter: draw in place
+  } else {
+    auto full = at::empty({Numel(shape)}, at::kFloat).normal_(0.0, std_, generator_);
+    dst.copy_(full.slice(0, begin, begin + dst.numel()));
+  }
+}
+
+HfCheckpointSource::HfCheckpointSource(const std::string& file_or_dir, const ParameterShapes& model,
+                                       bool tied_embeddings)
+    : source_(file_or_dir), checkpoint_(Checkpoint::Open(file_or_dir)) {
+  std::set<std::string> unused;
+  for (const auto& n : checkpoint_.Names()) unused.insert(n);
+  for (const auto& [name, shape] : model) {
+    if (IsStackedExpertName(name)) {
+      const std::vector<int64_t> expert_shape(shape.begin() + 1, shape.end());
+      for (int64_t e = 0; e < shape[0]; ++e) {
+        const std::string hf = HfExpertName(name, e);
+        if (!checkpoint_.Has(hf)) {
+          throw ConfigError(ErrorWithFix(source_ + ": expert tensor '" + hf + "' is missing (the model has " +
+                                             std::to_string(shape[0]) + " experts in this layer)",
+                                         "check num_experts in config.json against the checkpoint"));
+        }
+        ExpectShape(source_, hf, checkpoint_.Get(hf).sizes(), expert_shape,
+                    "check moe_intermediate_size and hidden_size in config.json");
+        unused.erase(hf);
+      }
+      continue;
+    }
+    if (!checkpoint_.Has(name)) {
+      throw ConfigError(ErrorWithFix("checkpoint '" + source_ + "' has no tensor '" + name + "'",
+                                     "check that the checkpoint matches the model config"));
+    }
+    ExpectShape(source_, name, checkpoint_.Get(name).sizes(), shape,
+                "use the config.json that belongs to this checkpoint");
+    unused.erase(name);
+  }
+  if (tied_embeddings) unused.erase("lm_head.weight");  // HF may store the tied copy
+  if (!unused.empty()) {
+    throw ConfigError(ErrorWithFix(source_ + ": tensor '" + *unused.begin() + "' (and " +
+                                       std::to_string(unused.size() - 1) + " more) is not part of the model",
+                                   "check model_type and the config flags (biases, qk-norm, tied embeddings, "
+                                   "num_experts, decoder_sparse_step, mlp_only_layers)"));
+  }
+}
+
+void HfCheckpointSource::CopySlice(const std::string& tensor_name, int64_t begin, at::Tensor dst) {
+  if (dst.numel() == 0) return;
+  // A view of the mapping: only the pages of the slice are read by the copy.
+  auto src = checkpoint_.Get(tensor_name).view({-1}).slice(0, begin, begin + dst.numel());
+  dst.copy_(src);
+  bytes_read_ += src.numel() * src.element_size();
+}
+
+void HfCheckpointSource::Fill(const std::string& name, at::IntArrayRef shape, int64_t begin, at::Tensor dst) {
+  torch::NoGradGuard no_grad;
+  if (!IsStackedExpertName(name)) {
+    CopySlice(name, begin, dst);
+    return;
+  }
+  // A stacked (E, ...) slice spans consecutive experts, each its own HF tensor.
+  const int64_t per_expert = Numel(shape.slice(1)), end = begin + dst.numel();
+  for (int64_t e = begin / per_expert; e * per_expert < end; ++e) {
+    const int64_t lo = std::max(begin, e * per_expert), hi = std::min(end, (e + 1) * per_expert);
+    CopySlice(HfExpertName(name, e), lo - e * per_expert, dst.slice(0, lo - begin, hi - begin));
+  }
+}
+
+ParameterShapes ShapesOf(const Module& module) {
+  ParameterShapes shapes;
+  for (const auto& p : module.named_parameters()) shapes.emplace_back(p.key(), p.value().sizes().vec());
+  return shapes;
+}
+
+}  // namespace loom::models

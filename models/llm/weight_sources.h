@@ -1,0 +1,61 @@
+// The decoder LMs' two parameter sources (models/core/parameter_source.h):
+// Hugging Face's random initialisation and a Hugging Face safetensors
+// checkpoint. DecoderLM::InitWeights / LoadFrom fill a whole model from them;
+// FSDP's sharded construction fills each rank's shards from the same sources.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <ATen/core/Generator.h>
+
+#include "models/core/parameter_source.h"
+#include "models/core/safetensors.h"
+
+namespace loom::models {
+
+// HF's _init_weights: normal(0, initializer_range) for matrices and
+// embeddings, 1 for norm weights, 0 for biases; one CPU generator seeded with
+// `seed` draws every random parameter in full, in order, so a slice is the
+// same slice of the whole-model init. Cost of a slice: generating its whole
+// parameter (time), holding one parameter (memory).
+class HfInitSource : public ParameterSource {
+ public:
+  HfInitSource(double initializer_range, uint64_t seed);
+  void Fill(const std::string& name, at::IntArrayRef shape, int64_t begin, at::Tensor dst) override;
+
+ private:
+  double std_;
+  at::Generator generator_;
+};
+
+// Parameter names and full shapes, as named_parameters() gives them.
+using ParameterShapes = std::vector<std::pair<std::string, std::vector<int64_t>>>;
+
+// A safetensors checkpoint (file, directory, or sharded directory with an
+// index) read slice by slice from the memory map: a rank touches only the
+// bytes of its slices. Stacked expert parameters read HF's per-expert tensors
+// (models/llm/moe_state_adapter.h). Any dtype is converted on copy.
+class HfCheckpointSource : public ParameterSource {
+ public:
+  // Checks names and shapes against `model` from the headers alone (no data
+  // read): a missing, extra or mis-shaped tensor is a ConfigError naming it
+  // and the fix. `tied_embeddings`: HF may also store lm_head.weight.
+  HfCheckpointSource(const std::string& file_or_dir, const ParameterShapes& model, bool tied_embeddings);
+  void Fill(const std::string& name, at::IntArrayRef shape, int64_t begin, at::Tensor dst) override;
+  // Checkpoint bytes copied so far (in the checkpoint's dtype).
+  int64_t bytes_read() const { return bytes_read_; }
+
+ private:
+  // Copies elements [begin, begin + dst.numel()) of `tensor_name` into dst.
+  void CopySlice(const std::string& tensor_name, int64_t begin, at::Tensor dst);
+  std::string source_;
+  Checkpoint checkpoint_;
+  int64_t bytes_read_ = 0;
+};
+
+ParameterShapes ShapesOf(const Module& module);
+
+}  // namespace loom::models
