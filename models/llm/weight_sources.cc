@@ -83,8 +83,8 @@ HfCheckpointSource::HfCheckpointSource(const std::string& file_or_dir, const Par
   if (!unused.empty()) {
     throw ConfigError(ErrorWithFix(source_ + ": tensor '" + *unused.begin() + "' (and " +
                                        std::to_string(unused.size() - 1) + " more) is not part of the model",
-                                   "check model_type and the config flags (biases, qk-norm, tied embeddings, "
-                                   "num_experts, decoder_sparse_step, mlp_only_layers)"));
+                                   "check model_type and the flags in config.json (biases, qk-norm, tied "
+                                   "embeddings, num_experts, decoder_sparse_step, mlp_only_layers)"));
   }
 }
 
