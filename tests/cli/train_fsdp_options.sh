@@ -25,10 +25,11 @@ read_losses single offload bf16
 expect_same_losses single offload 6 1e-5
 expect_same_losses single bf16 6 5e-3
 # bf16 must really be in effect: not bit-identical to fp32.
-! cmp -s "$work/single.loss" "$work/bf16.loss"
+if cmp -s "$work/single.loss" "$work/bf16.loss"; then echo "bf16 parameters gave bit-identical losses"; exit 1; fi
 set +e
 err=$("$loom" config --parallel.param_dtype fp16 2>&1); rc=$?
 set -e
 echo "$err"
-[ "$rc" = 2 ] && echo "$err" | grep -q "fp32, bf16"
+[ "$rc" = 2 ] || { echo "fp16: exit $rc, expected 2"; exit 1; }
+echo "$err" | grep -q "fp32, bf16" || { echo "fp16: the error does not name fp32, bf16"; exit 1; }
 echo "train_fsdp_options: ok"

@@ -7,7 +7,8 @@
 #   loom launch --nproc 4 -- loom train ... ep 2 sp 2  EP 2 x Ulysses SP 2 x FSDP 2
 # Every step's loss must agree within 1e-5 relative; the run store must hold
 # the per-expert token counts; the EP x SP run exports to HF's layout and
-# generates; a dense model with parallel.ep 2 must fail before training with
+# generates; training resumes from that export with sharded loading (EP 2)
+# and matches one process; a mismatched config.json fails with the fix; a dense model with parallel.ep 2 must fail before training with
 # the fix.
 set -euo pipefail
 loom=$1; src=$2
@@ -36,8 +37,29 @@ echo "run store: per-expert token counts recorded"
 "$loom" export ep2_sp2 --db "$work/runs.sqlite" --to-hf "$work/export"
 grep -q qwen3_moe "$work/export/config.json"
 "$loom" generate --model "$work/export" --prompt "Call me Ishmael" --max-new-tokens 3
+# Continue training from that HF checkpoint: one process loads it whole; EP 2
+# x FSDP 4 builds the model on the meta device and each rank reads only its
+# slices of the safetensors (sharded loading). Same losses.
+"$loom" train "${common[@]}" --model.path "$work/export" --run.name resumed_single --data.micro_batch_size 4
+"$loom" launch --nproc 4 -- "$loom" train "${common[@]}" --model.path "$work/export" --run.name resumed_ep2 \
+  --parallel.ep 2 --data.micro_batch_size 1
+read_losses resumed_single resumed_ep2
+expect_same_losses resumed_single resumed_ep2 5 1e-5
+# A config.json that does not match the tensors fails on every rank before
+# training, naming the tensor and the fix.
+cp -r "$work/export" "$work/bad"
+sed -i 's/"num_experts": 8/"num_experts": 4/' "$work/bad/config.json"
+if "$loom" launch --nproc 2 -- "$loom" train "${common[@]}" --model.path "$work/bad" --run.name bad \
+     --parallel.ep 2 > "$work/bad.log" 2>&1; then
+  echo "a checkpoint with 8 experts loaded into a 4-expert model"; exit 1
+fi
+grep -q "mlp.gate.weight' has shape \[8, 32\] but the model expects \[4, 32\]; fix: use the config.json" "$work/bad.log" \
+  || { cat "$work/bad.log"; echo "no error naming the mismatched tensor and the fix"; exit 1; }
+echo "mismatched checkpoint rejected with the fix"
 if "$loom" launch --nproc 2 -- "$loom" train "${common[@]}" --model.family qwen3 --run.name dense_ep \
      --parallel.ep 2 > "$work/dense.log" 2>&1; then
   echo "a dense model with parallel.ep 2 trained"; exit 1
 fi
-grep -q "needs a mixture-of-experts model" "$work/dense.log" && echo "dense + ep rejected with the fix"
+grep -q "needs a mixture-of-experts model" "$work/dense.log" \
+  || { cat "$work/dense.log"; echo "dense + ep: no error naming the fix"; exit 1; }
+echo "dense + ep rejected with the fix"
