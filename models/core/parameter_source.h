@@ -3,10 +3,11 @@
 // construction, parallel/fsdp/fsdp.h) and what a whole-model InitWeights or
 // LoadFrom uses too, so both paths produce the same bits.
 //
-// Contract: Fill is called exactly once per parameter, in the model's
-// named_parameters() order, also when the slice is empty (a random
-// initialiser advances its generator over every parameter, so each rank's
-// slice equals the same slice of a whole-model init).
+// Contract: callers call Fill once per parameter, in the model's
+// named_parameters() order, also when the slice is empty, so a source may
+// keep state across parameters. A source must give a slice the same values
+// as the same slice of a whole-parameter Fill: that is what makes a sharded
+// model equal, bit for bit, to one built whole.
 #pragma once
 
 #include <string>

@@ -18,6 +18,21 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// Stable across platforms and runs (std::hash is not): FNV-1a, 64-bit.
+uint64_t Fnv1a(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char ch : s) h = (h ^ ch) * 0x100000001b3ULL;
+  return h;
+}
+
+// splitmix64's finaliser: spreads nearby seeds over the whole 64-bit range.
+uint64_t SplitMix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
 int64_t Numel(at::IntArrayRef shape) {
   int64_t n = 1;
   for (auto d : shape) n *= d;
@@ -34,19 +49,31 @@ void ExpectShape(const std::string& source, const std::string& name, at::IntArra
 
 }  // namespace
 
-HfInitSource::HfInitSource(double initializer_range, uint64_t seed)
-    : std_(initializer_range), generator_(at::make_generator<at::CPUGeneratorImpl>(seed)) {}
+HfInitSource::HfInitSource(double initializer_range, uint64_t seed, int64_t chunk)
+    : std_(initializer_range), seed_(seed), chunk_(chunk) {
+  TORCH_CHECK(chunk > 0, "HfInitSource: chunk must be positive");
+}
 
 void HfInitSource::Fill(const std::string& name, at::IntArrayRef shape, int64_t begin, at::Tensor dst) {
+  torch::NoGradGuard no_grad;
   if (name.find("norm") != std::string::npos) {
     dst.fill_(1.0);
-  } else if (EndsWith(name, ".bias")) {
+    return;
+  }
+  if (EndsWith(name, ".bias")) {
     dst.zero_();
-  } else if (begin == 0 && dst.numel() == Numel(shape) && dst.scalar_type() == at::kFloat && dst.is_contiguous()) {
-    dst.normal_(0.0, std_, generator_);  // the whole parameter: draw in place
-  } else {
-    auto full = at::empty({Numel(shape)}, at::kFloat).normal_(0.0, std_, generator_);
-    dst.copy_(full.slice(0, begin, begin + dst.numel()));
+    return;
+  }
+  if (dst.numel() == 0) return;
+  const int64_t numel = Numel(shape), end = begin + dst.numel();
+  const uint64_t name_hash = Fnv1a(name);
+  for (int64_t c = begin / chunk_; c * chunk_ < end; ++c) {
+    const int64_t lo = c * chunk_, hi = std::min(numel, lo + chunk_);
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(SplitMix(seed_ ^ SplitMix(name_hash + c)));
+    auto values = at::empty({hi - lo}, at::kFloat).normal_(0.0, std_, generator);
+    elements_drawn_ += hi - lo;
+    const int64_t a = std::max(begin, lo), b = std::min(end, hi);
+    dst.slice(0, a - begin, b - begin).copy_(values.slice(0, a - lo, b - lo));
   }
 }
 

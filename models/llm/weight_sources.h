@@ -9,26 +9,33 @@
 #include <utility>
 #include <vector>
 
-#include <ATen/core/Generator.h>
-
 #include "models/core/parameter_source.h"
 #include "models/core/safetensors.h"
 
 namespace loom::models {
 
 // HF's _init_weights: normal(0, initializer_range) for matrices and
-// embeddings, 1 for norm weights, 0 for biases; one CPU generator seeded with
-// `seed` draws every random parameter in full, in order, so a slice is the
-// same slice of the whole-model init. Cost of a slice: generating its whole
-// parameter (time), holding one parameter (memory).
+// embeddings, 1 for norm weights, 0 for biases.
+//
+// Random values are drawn per chunk of `chunk` elements of each flattened
+// parameter, from a generator seeded by (seed, parameter name, chunk index).
+// A slice therefore costs only the chunks it overlaps, in time and memory,
+// and equals the same slice of a whole-model init on any layout, in any
+// order. (One generator running over every parameter would make each rank
+// draw the whole model.)
 class HfInitSource : public ParameterSource {
  public:
-  HfInitSource(double initializer_range, uint64_t seed);
+  static constexpr int64_t kDefaultChunk = int64_t{1} << 20;  // 4 MiB of fp32
+  HfInitSource(double initializer_range, uint64_t seed, int64_t chunk = kDefaultChunk);
   void Fill(const std::string& name, at::IntArrayRef shape, int64_t begin, at::Tensor dst) override;
+  // Random elements drawn so far (the slices, rounded out to whole chunks).
+  int64_t elements_drawn() const { return elements_drawn_; }
 
  private:
   double std_;
-  at::Generator generator_;
+  uint64_t seed_;
+  int64_t chunk_;
+  int64_t elements_drawn_ = 0;
 };
 
 // Parameter names and full shapes, as named_parameters() gives them.

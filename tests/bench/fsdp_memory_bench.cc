@@ -5,6 +5,9 @@
 //                (parameters + gradients + AdamW state: what FSDP shards)
 //   peak_bytes   the peak during those steps (adds activations and the
 //                units gathered in flight)
+//   construct_*_peak_bytes  the peak while the model is built and sharded:
+//                whole (every rank materialises the model first) or sharded
+//                (meta device; each rank fills only its shards)
 // With --recompute none|full|selective on one process it reports the peak of
 // one forward+backward, to show recompute's activation saving.
 #include <cstdio>
@@ -13,6 +16,7 @@
 #include <ATen/ATen.h>
 
 #include "models/llm/decoder_lm.h"
+#include "models/llm/weight_sources.h"
 #include "parallel/fsdp/fsdp.h"
 #include "parallel/mesh/process_groups.h"
 #include "parallel/recompute/recompute.h"
@@ -66,10 +70,17 @@ int main(int argc, char** argv) {
                 static_cast<long long>(tracker->peak() - before));
     return 0;
   }
+  // --construct whole: every rank builds and initialises the full model, then
+  // shards it; sharded (the trainer's way): the model is built on the meta
+  // device and FSDP fills each rank's shards from the initialiser.
+  const bool whole = argc > 2 && std::string(argv[1]) == "--construct" && std::string(argv[2]) == "whole";
   const auto info = loom::runtime::WorldInfoFromEnv();
   const int64_t baseline = tracker->live();
-  auto model = std::make_shared<loom::models::DecoderLM>(ParamHeavy());
-  model->InitWeights(1);
+  tracker->ResetPeak();
+  const bool sharded = info.world_size > 1 && !whole;
+  auto model = std::make_shared<loom::models::DecoderLM>(ParamHeavy(), sharded ? at::kMeta : at::kCPU);
+  loom::models::HfInitSource init(model->config().initializer_range, 1);
+  if (!sharded) loom::models::FillParameters(*model, init);
   std::unique_ptr<loom::parallel::FsdpModel> fsdp;
   std::unique_ptr<torch::optim::AdamW> opt;
   loom::train::StepOptions so;
@@ -77,17 +88,20 @@ int main(int argc, char** argv) {
   if (info.world_size > 1) {
     auto world = loom::runtime::JoinWorld(info, {});
     groups = loom::parallel::BuildProcessGroups(loom::parallel::ParallelState::Create(info.world_size, {}), world);
-    fsdp = std::make_unique<loom::parallel::FsdpModel>(model, groups);
+    fsdp = std::make_unique<loom::parallel::FsdpModel>(model, groups, loom::parallel::FsdpOptions{},
+                                                       sharded ? &init : nullptr);
     opt = loom::train::BuildAdamW(fsdp->ShardParameters(true), fsdp->ShardParameters(false), tc);
     so.clip_grad_norm = [&](double m) { return fsdp->ClipGradNorm(m); };
   } else {
     opt = loom::train::BuildAdamW(model->parameters(), tc);
   }
+  const int64_t construct_peak = tracker->peak() - baseline;
   tracker->ResetPeak();
   auto batch = Batch(1, 64);
   for (int i = 0; i < 2; ++i) loom::train::TrainStep(*model, *opt, {batch}, so);
-  std::printf("rank %d world %d params %lld state_bytes %lld peak_bytes %lld\n", info.rank, info.world_size,
-              static_cast<long long>(model->config().NumParameters()),
+  std::printf("rank %d world %d params %lld construct_%s_peak_bytes %lld state_bytes %lld peak_bytes %lld\n",
+              info.rank, info.world_size, static_cast<long long>(model->config().NumParameters()),
+              whole ? "whole" : "sharded", static_cast<long long>(construct_peak),
               static_cast<long long>(tracker->live() - baseline), static_cast<long long>(tracker->peak() - baseline));
   return 0;
 }

@@ -12,6 +12,14 @@ for n in 1 2 4; do
   awk -v n=$n -v s=$state -v p=$peak -v one=$one 'BEGIN { printf "%-6d %14d %14d %14d %10.3f\n", n, s, one / n, p, s / (one / n) }'
 done
 echo "(ratio = state_bytes / (one process / N); target <= 1.15)"
+echo "construction peak per rank (model built and sharded; one process = the model):"
+printf "%-6s %14s %14s %14s %10s\n" ranks whole sharded ideal sharded/whole
+for n in 2 4; do
+  w=$("$loom" launch --nproc $n -- "$bench" --construct whole | grep "rank 0\]" | sed 's/.*construct_whole_peak_bytes \([0-9]*\).*/\1/')
+  s=$("$loom" launch --nproc $n -- "$bench" --construct sharded | grep "rank 0\]" | sed 's/.*construct_sharded_peak_bytes \([0-9]*\).*/\1/')
+  awk -v n=$n -v w=$w -v s=$s -v one=$one 'BEGIN { printf "%-6d %14d %14d %14d %10.3f\n", n, w, s, one / 4 / n, s / w }'
+done
+echo "(ideal = parameters / N; sharded adds one chunk of 2^20 random draws, 4 MiB)"
 for policy in none selective full; do "$bench" --recompute $policy; done | awk '
   { peak[$2] = $4 }
   END { printf "activation peak, 1 x 2048 tokens: none %d, selective %d (%.2fx), full %d (%.2fx)\n",

@@ -6,7 +6,8 @@
 //     over several files with an index), dense and MoE with EP;
 //   - the model is never materialised: its parameters stay on meta, and a
 //     rank's peak CPU allocation while sharding is its shards plus (random
-//     init only) one parameter's draw;
+//     init only) one chunk of draws, and a rank draws only the chunks its
+//     slices overlap;
 //   - a rank reads only its slices: the checkpoint bytes copied per rank sum
 //     to the checkpoint (once per replica) and stay within its shard;
 //   - a checkpoint that does not fit the model fails before any collective,
@@ -79,15 +80,9 @@ std::map<std::string, at::Tensor> NamedParams(const models::DecoderLM& model) {
   return out;
 }
 
-int64_t LargestParameterBytes(const models::DecoderLM& model) {
-  int64_t largest = 0;
-  for (const auto& p : model.parameters()) largest = std::max(largest, p.numel() * 4);
-  return largest;
-}
-
 // What one rank measured while FSDP built its shards.
 struct RankReport {
-  int64_t peak = 0, shard_bytes = 0, bytes_read = 0;
+  int64_t peak = 0, shard_bytes = 0, bytes_read = 0, elements_drawn = 0;
   bool meta_before = false;
 };
 
@@ -128,6 +123,7 @@ std::vector<RankReport> ShardOnRanks(
       r.peak = tracker->peak() - before;
       r.shard_bytes = fsdp->ShardBytes();
       if (auto* ckpt = dynamic_cast<models::HfCheckpointSource*>(source.get())) r.bytes_read = ckpt->bytes_read();
+      if (auto* init = dynamic_cast<models::HfInitSource*>(source.get())) r.elements_drawn = init->elements_drawn();
       ++measured;
       cv.notify_all();
       cv.wait(lock, [&] { return measured == layout.world; });
@@ -147,22 +143,55 @@ class ShardedConstructionTest : public ::testing::TestWithParam<Layout> {};
 TEST_P(ShardedConstructionTest, RandomInitShardsEqualTheWholeModelsInitAndNothingIsMaterialised) {
   const Layout& layout = GetParam();
   const auto config = layout.moe ? MoeConfig() : DenseConfig();
+  // Chunks far smaller than the parameters, so slices start and end inside
+  // chunks (the default is 2^20 elements).
+  constexpr int64_t kChunk = 64;
   models::DecoderLM whole(config);
-  whole.InitWeights(kSeed);
+  models::HfInitSource whole_init(config.initializer_range, kSeed, kChunk);
+  models::FillParameters(whole, whole_init);
   const auto reports = ShardOnRanks(
       layout, config,
-      [&](const models::DecoderLM&) { return std::make_unique<models::HfInitSource>(config.initializer_range, kSeed); },
+      [&](const models::DecoderLM&) {
+        return std::make_unique<models::HfInitSource>(config.initializer_range, kSeed, kChunk);
+      },
       NamedParams(whole));
-  const int64_t largest = LargestParameterBytes(whole);
+  const auto parameters = static_cast<int64_t>(whole.parameters().size());
   for (size_t r = 0; r < reports.size(); ++r) {
     EXPECT_TRUE(reports[r].meta_before) << "rank " << r << " materialised a parameter before sharding";
-    // Its shards, plus one parameter drawn whole (the generator's sequence).
-    EXPECT_LE(reports[r].peak, reports[r].shard_bytes + largest + kSmall) << "rank " << r;
-    std::printf("[ %s init ] rank %zu: peak %lld bytes = shards %lld + %lld (largest parameter %lld; model %lld)\n",
-                layout.name, r, static_cast<long long>(reports[r].peak), static_cast<long long>(reports[r].shard_bytes),
-                static_cast<long long>(reports[r].peak - reports[r].shard_bytes), static_cast<long long>(largest),
-                static_cast<long long>(config.NumParameters() * 4));
+    // Its shards, plus one chunk of draws.
+    EXPECT_LE(reports[r].peak, reports[r].shard_bytes + kChunk * 4 + kSmall) << "rank " << r;
+    // It drew its own elements, rounded out to chunks: at most two partial
+    // chunks per parameter beyond its shard, far from the whole model.
+    EXPECT_LE(reports[r].elements_drawn, reports[r].shard_bytes / 4 + 2 * kChunk * parameters) << "rank " << r;
+    EXPECT_LT(reports[r].elements_drawn, whole_init.elements_drawn()) << "rank " << r;
+    std::printf("[ %s init ] rank %zu: drew %lld of %lld random elements; peak %lld bytes (shards %lld, model %lld)\n",
+                layout.name, r, static_cast<long long>(reports[r].elements_drawn),
+                static_cast<long long>(whole_init.elements_drawn()), static_cast<long long>(reports[r].peak),
+                static_cast<long long>(reports[r].shard_bytes), static_cast<long long>(config.NumParameters() * 4));
   }
+}
+
+// The default chunking (2^20 elements) too: one Fill of a whole parameter
+// equals Fills of its pieces in any order.
+TEST(HfInitSourceTest, SlicesInAnyOrderEqualTheWholeParameter) {
+  const std::vector<int64_t> shape{3, 1000, 700};  // 2.1M elements: three chunks
+  models::HfInitSource whole_init(0.02, 5), pieces_init(0.02, 5);
+  auto whole = at::empty({2100000});
+  whole_init.Fill("model.embed_tokens.weight", shape, 0, whole);
+  auto pieces = at::empty({2100000});
+  for (int64_t begin : {1500000, 7, 0, 1048575}) {
+    const int64_t end = begin == 1500000 ? 2100000 : begin == 7 ? 1048575 : begin == 0 ? 7 : 1500000;
+    pieces_init.Fill("model.embed_tokens.weight", shape, begin, pieces.slice(0, begin, end));
+  }
+  EXPECT_TRUE(at::equal(whole, pieces));
+  EXPECT_NEAR(whole.std().item<double>(), 0.02, 1e-4);
+  EXPECT_NEAR(whole.mean().item<double>(), 0.0, 1e-4);
+  // Another name or seed draws other values.
+  auto other = at::empty({2100000});
+  models::HfInitSource(0.02, 5).Fill("lm_head.weight", shape, 0, other);
+  EXPECT_FALSE(at::equal(whole, other));
+  models::HfInitSource(0.02, 6).Fill("model.embed_tokens.weight", shape, 0, other);
+  EXPECT_FALSE(at::equal(whole, other));
 }
 
 TEST_P(ShardedConstructionTest, CheckpointShardsEqualAWholeLoadAndEachRankReadsOnlyItsSlices) {
