@@ -394,16 +394,23 @@ std::vector<at::Tensor> FsdpModel::ShardParameters(bool decay) const {
 void FsdpModel::FinishGradients() {
   DrainReduceScatters();
   if (!groups_.dp_replicate || groups_.dp_replicate->size() == 1) return;
+  // HSDP: sum shard gradients across replicas, in reduce_dtype on the
+  // compute device (staged when offloaded or narrower), all issued before
+  // the first wait.
+  std::vector<std::pair<at::Tensor, at::Tensor>> pending;  // (shard grad, what is all-reduced)
+  std::vector<comm::WorkPtr> works;
   for (auto& u : units_) {
     if (!u->shard.grad().defined()) continue;
     auto& g = u->shard.mutable_grad();
-    if (g.device() == options_.device) {
-      groups_.dp_replicate->AllReduce(g)->Wait();
-    } else {  // offloaded: reduce on the compute device, copy back
-      auto staged = g.to(options_.device);
-      groups_.dp_replicate->AllReduce(staged)->Wait();
-      g.copy_(staged);
-    }
+    const bool in_place = g.device() == options_.device && g.scalar_type() == options_.reduce_dtype;
+    at::Tensor reduced = in_place ? g : g.to(options_.device, options_.reduce_dtype, false, /*copy=*/true);
+    stats_.bytes_replica_reduced += reduced.numel() * reduced.element_size();
+    works.push_back(groups_.dp_replicate->AllReduce(reduced));
+    pending.emplace_back(g, reduced);
+  }
+  for (size_t i = 0; i < works.size(); ++i) {
+    works[i]->Wait();
+    if (!pending[i].first.is_same(pending[i].second)) pending[i].first.copy_(pending[i].second);
   }
 }
 

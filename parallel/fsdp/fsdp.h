@@ -21,7 +21,7 @@
 //             is accumulated into the fp32 shard's .grad when a later one
 //             starts or when the backward ends
 //   step      FinishGradients (HSDP: all-reduce shard grads across
-//             dp_replicate), ClipGradNorm (global norm over shards), then the
+//             dp_replicate, in reduce_dtype), ClipGradNorm (global norm over shards), then the
 //             optimizer updates shards in place (on the CPU with offload)
 //
 // With expert parallelism (groups.ep > 1) each layer's stacked expert
@@ -75,6 +75,7 @@ struct FsdpStats {
   int64_t regathers_on_demand = 0;   // backward: issued by its own hook
   int64_t bytes_gathered = 0;        // all-gather output bytes (forward + backward)
   int64_t bytes_reduced = 0;         // reduce-scatter input bytes
+  int64_t bytes_replica_reduced = 0; // HSDP: shard-gradient bytes all-reduced across dp_replicate
   int64_t reduces_overlapped = 0;    // reduce-scatters issued while an earlier one was in flight
   int64_t bytes_to_device = 0;       // offload: shard bytes copied host -> compute device
   int64_t bytes_to_host = 0;         // offload: gradient bytes copied back

@@ -202,6 +202,12 @@ TEST_P(FsdpParityTest, TwentyStepsMatchOneProcess) {
     EXPECT_EQ(st.reduces_overlapped, forwards * (root_units + layers * layer_units - 1)) << l.name;
     EXPECT_EQ(st.bytes_reduced, forwards * gathered_all * static_cast<int64_t>(at::elementSize(l.reduce_dtype)))
         << l.name;
+    // HSDP: one all-reduce of the shard gradients per step, in reduce_dtype.
+    EXPECT_EQ(st.bytes_replica_reduced,
+              l.dp_replicate > 1 ? int64_t{kSteps} * gathered_all / groups.fsdp->size() *
+                                       static_cast<int64_t>(at::elementSize(l.reduce_dtype))
+                                 : 0)
+        << l.name;
     // Inside forward: parameters are param_dtype views of the gathered buffer
     // on the compute device, never the shards themselves.
     EXPECT_EQ(probe.calls, forwards) << l.name;
@@ -288,6 +294,7 @@ INSTANTIATE_TEST_SUITE_P(
                       NoPrefetch({"hsdp2x2_accum2_no_prefetch", 4, 2, 2, true}),
                       Bf16({"fsdp4_bf16_params_fp32_reduce", 4, 1, 1, true}, at::kFloat, kBf16LossTol, kBf16ParamTol),
                       Bf16({"fsdp2_accum2_bf16_params_bf16_reduce", 2, 1, 2, true}, at::kBFloat16, kBf16LossTol, kBf16ParamTol),
+                      Bf16({"hsdp2x2_bf16_params_bf16_reduce", 4, 2, 1, true}, at::kBFloat16, kBf16LossTol, kBf16ParamTol),
                       Offload({"fsdp2_cpu_offload", 2, 1, 1, true}),
                       Offload({"hsdp2x2_accum2_cpu_offload_full_recompute", 4, 2, 2, true,
                                parallel::RecomputePolicy::kFull}),
