@@ -62,6 +62,9 @@ void AddPlanCommand(CLI::App& app, int* exit_code) {
                                                std::to_string(state.fsdp_size() / state.shape().ep) + ")"
                                          : "")
                 << "; recompute " << cfg.parallel.recompute << "\n"
+                << "build: " << (*world > 1 ? "on the meta device; each rank " : "one process ")
+                << (cfg.model.path.empty() ? "initialises " : "reads from " + cfg.model.path + "'s safetensors ")
+                << (*world > 1 ? "only its shards" : "the whole model") << "\n"
                 << "per-rank memory (micro-batch " << cfg.data.micro_batch_size << " x " << cfg.data.seq_len
                 << " tokens):\n"
                 << parallel::DescribeEstimate(parallel::EstimateMemory(model, state, recompute, cfg.data.seq_len,
