@@ -161,7 +161,8 @@ struct FsdpModel::Unit {
 // The units gathered together: the root's (on the model's forward) or one
 // decoder layer's (matrices and vectors).
 struct FsdpModel::Block {
-  models::Module* module = nullptr;
+  models::Module* module = nullptr;  // its first decoder layer (pre-hook: gather); null for the root
+  models::Module* last = nullptr;    // its last decoder layer (post-hook: free, hook the backward)
   std::vector<Unit*> units;
   bool regather_wanted = false;  // freed after forward; its backward will re-gather
 };
@@ -194,18 +195,29 @@ FsdpModel::FsdpModel(std::shared_ptr<models::DecoderLM> model, const ProcessGrou
   // Parameter name of each tensor, and which unit owns it (root by default).
   std::map<const void*, std::string> name_of;
   for (const auto& p : model_->named_parameters()) name_of[p.value().unsafeGetTensorImpl()] = p.key();
-  // Owners: the root (nullptr) and each decoder layer, in forward order. Each
-  // owner's parameters form two units, matrices (weight decay) and vectors
-  // (no decay), so the optimizer can treat the flat shards as AdamW param groups.
-  std::vector<models::Module*> owners{nullptr};
-  std::map<const void*, size_t> owner_of;
-  for (size_t i = 0; i < model_->model->layers.size(); ++i) {
-    owners.push_back(model_->model->layers[i].get());
-    for (auto& p : owners.back()->parameters()) owner_of[p.unsafeGetTensorImpl()] = i + 1;
+  // Owners: the root and each group of layers_per_unit consecutive decoder
+  // layers, in forward order. Each owner's parameters form two units,
+  // matrices (weight decay) and vectors (no decay), so the optimizer can
+  // treat the flat shards as AdamW param groups.
+  if (options_.layers_per_unit < 1) {
+    throw ConfigError(ErrorWithFix("FSDP layers_per_unit " + std::to_string(options_.layers_per_unit) +
+                                       " is not positive",
+                                   "set parallel.fsdp_layers_per_unit to 1 or more"));
   }
-  for (auto* owner : owners) {
-    blocks_.push_back(std::make_unique<Block>());
-    blocks_.back()->module = owner;
+  const auto& layers = model_->model->layers;
+  const size_t per_unit = static_cast<size_t>(options_.layers_per_unit);
+  blocks_.push_back(std::make_unique<Block>());  // the root
+  std::vector<std::string> owner_names{"root"};
+  std::map<const void*, size_t> owner_of;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (i % per_unit == 0) {
+      blocks_.push_back(std::make_unique<Block>());
+      blocks_.back()->module = layers[i].get();
+      const size_t last = std::min(layers.size(), i + per_unit) - 1;
+      owner_names.push_back("model.layers." + std::to_string(i) + (last > i ? "-" + std::to_string(last) : ""));
+    }
+    blocks_.back()->last = layers[i].get();
+    for (auto& p : layers[i]->parameters()) owner_of[p.unsafeGetTensorImpl()] = blocks_.size() - 1;
   }
   // With expert parallelism, each layer's stacked expert weights form a third
   // unit: only this ep rank's experts, sharded over expert_fsdp.
@@ -220,11 +232,10 @@ FsdpModel::FsdpModel(std::shared_ptr<models::DecoderLM> model, const ProcessGrou
     if (!u) {
       units_.push_back(std::make_unique<Unit>());
       u = units_.back().get();
-      u->module = owners[o];
+      u->module = blocks_[o]->module;
       u->decay = decay;
       u->expert = expert;
-      u->name = (o == 0 ? std::string("root") : "model.layers." + std::to_string(o - 1)) +
-                (expert ? "/experts" : decay ? "/matrices" : "/vectors");
+      u->name = owner_names[o] + (expert ? "/experts" : decay ? "/matrices" : "/vectors");
       blocks_[o]->units.push_back(u);
     }
     u->params.push_back(p);
@@ -324,7 +335,7 @@ FsdpModel::FsdpModel(std::shared_ptr<models::DecoderLM> model, const ProcessGrou
     }
     block->module->AddPreHook(pre);
     if (!options_.reshard_after_forward) continue;
-    block->module->AddPostHook([block, prev, prefetch](models::Module&, const at::Tensor& out) {
+    block->last->AddPostHook([block, prev, prefetch](models::Module&, const at::Tensor& out) {
       for (auto* u : block->units) u->Free();
       block->regather_wanted = false;
       if (!out.requires_grad()) return out;

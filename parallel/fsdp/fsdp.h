@@ -1,7 +1,8 @@
 // FSDP / HSDP: parameters sharded over the fsdp group, gathered unit by unit.
 //
-// A unit is a models::Module (one decoder layer, per the family's plan spec);
-// the root unit holds every parameter outside the units (embeddings, final
+// A unit is one decoder layer (the family's plan spec) or
+// FsdpOptions::layers_per_unit consecutive layers; the root unit holds every
+// parameter outside the units (embeddings, final
 // norm, head). Per unit, all parameters are flattened (fp32) and padded to a
 // multiple of the group size N; rank r keeps elements [r*S, (r+1)*S) as its
 // shard: the optimizer's parameter (fp32 master).
@@ -48,6 +49,10 @@
 namespace loom::parallel {
 
 struct FsdpOptions {
+  // Consecutive decoder layers per FSDP unit (gathered, freed and
+  // reduce-scattered together): fewer, larger collectives for more gathered
+  // memory. 1 = each layer its own unit (the family's plan spec).
+  int layers_per_unit = 1;
   bool reshard_after_forward = true;
   // Issue the next block's all-gather (forward: registration order, i.e.
   // root, layer 0, 1, ...; backward: the reverse) before the current block

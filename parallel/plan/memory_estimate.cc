@@ -18,7 +18,7 @@ std::string Bytes(int64_t b) {
 }  // namespace
 
 MemoryEstimate EstimateMemory(const models::LlmConfig& c, const ParallelState& state, RecomputePolicy recompute,
-                              int64_t seq_len, int64_t rows_per_rank) {
+                              int64_t seq_len, int64_t rows_per_rank, int64_t layers_per_unit) {
   MemoryEstimate e;
   const int64_t n = state.fsdp_size();
   e.parameters = c.NumParameters();
@@ -29,7 +29,8 @@ MemoryEstimate EstimateMemory(const models::LlmConfig& c, const ParallelState& s
   const int64_t layer_params = (e.parameters - c.vocab_size * c.hidden_size * (c.tie_word_embeddings ? 1 : 2)) /
                                std::max<int64_t>(1, c.num_hidden_layers);
   const int64_t root_params = c.vocab_size * c.hidden_size * (c.tie_word_embeddings ? 1 : 2);
-  e.gathered_unit_bytes = 4 * 2 * std::max(layer_params, root_params);
+  const int64_t unit_layers = std::clamp<int64_t>(layers_per_unit, 1, std::max<int64_t>(1, c.num_hidden_layers));
+  e.gathered_unit_bytes = 4 * 2 * std::max(layer_params * unit_layers, root_params);
   const int64_t C = c.hidden_size, I = c.intermediate_size, H = c.num_attention_heads, K = c.num_key_value_heads,
                 D = c.head_dim, L = c.num_hidden_layers;
   const int64_t mlp = 4 * I;

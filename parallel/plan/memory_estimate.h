@@ -30,8 +30,10 @@ struct MemoryEstimate {
   int64_t total_bytes = 0;
 };
 
+// `layers_per_unit`: consecutive decoder layers per FSDP unit (the gathered unit grows with it).
 MemoryEstimate EstimateMemory(const models::LlmConfig& model, const ParallelState& state,
-                              RecomputePolicy recompute, int64_t seq_len, int64_t rows_per_rank);
+                              RecomputePolicy recompute, int64_t seq_len, int64_t rows_per_rank,
+                              int64_t layers_per_unit = 1);
 
 std::string DescribeEstimate(const MemoryEstimate& e);
 

@@ -49,7 +49,11 @@ void AddPlanCommand(CLI::App& app, int* exit_code) {
       parallel::CheckModelLayout(model, sp, state.shape().ep);
       std::cout << "model: " << model.model_type << ", " << model.NumParameters() << " parameters, "
                 << model.num_hidden_layers << " decoder layers\n"
-                << "plan: FSDP units = each decoder layer (model.layers.*) + root (embeddings, norm, head), "
+                << "plan: FSDP units = "
+                << (cfg.parallel.fsdp_layers_per_unit > 1
+                        ? "every " + std::to_string(cfg.parallel.fsdp_layers_per_unit) + " consecutive decoder layers"
+                        : std::string("each decoder layer"))
+                << " (model.layers.*) + root (embeddings, norm, head), "
                 << "sharded over " << state.fsdp_size() << " ranks"
                 << (state.shape().dp_replicate > 1 ? ", replicated x" + std::to_string(state.shape().dp_replicate) + " (HSDP)" : "")
                 << (sp > 1 ? "; Ulysses SP " + std::to_string(sp) + " (" + cfg.parallel.sp_mode + ", " +
@@ -68,7 +72,8 @@ void AddPlanCommand(CLI::App& app, int* exit_code) {
                 << "per-rank memory (micro-batch " << cfg.data.micro_batch_size << " x " << cfg.data.seq_len
                 << " tokens):\n"
                 << parallel::DescribeEstimate(parallel::EstimateMemory(model, state, recompute, cfg.data.seq_len,
-                                                                        cfg.data.micro_batch_size));
+                                                                        cfg.data.micro_batch_size,
+                                                                        cfg.parallel.fsdp_layers_per_unit));
     }
     std::cout << state.Describe();
     *exit_code = 0;

@@ -113,6 +113,12 @@ std::vector<ConfigKey> BuildSchema() {
       {LOOM_KEY(parallel, recompute),
        "Activation recompute: none, full (every decoder layer) or selective (each layer's MLP)",
        {"none", "full", "selective"}, {}},
+      {LOOM_KEY(parallel, fsdp_layers_per_unit),
+       "FSDP: consecutive decoder layers gathered, freed and reduce-scattered as one unit (fewer, "
+       "larger collectives; more gathered memory)", {}, AtLeast(1)},
+      {LOOM_KEY(parallel, reshard_after_forward),
+       "FSDP: free each unit's gathered parameters after its forward and gather them again for its "
+       "backward (false keeps them: less communication, more memory)", {}, {}},
       {LOOM_KEY(parallel, prefetch),
        "FSDP: issue the next unit's all-gather while the current one computes (forward in layer "
        "order, backward in reverse)", {}, {}},

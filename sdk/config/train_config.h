@@ -76,6 +76,8 @@ struct ParallelConfig {
   int64_t ep = 1;
   int64_t ep_overlap_chunks = 1;   // EP dispatch: 1 plain; > 1 overlap chunk i+1's all-to-all with chunk i
   std::string recompute = "none";  // none | full | selective
+  int64_t fsdp_layers_per_unit = 1;   // FSDP: consecutive decoder layers per unit
+  bool reshard_after_forward = true;  // FSDP: free gathered units after forward, re-gather in backward
   bool prefetch = true;               // FSDP: issue the next unit's all-gather ahead
   std::string param_dtype = "fp32";   // FSDP: fp32 | bf16 (gathered parameters, compute)
   std::string reduce_dtype = "fp32";  // FSDP: fp32 | bf16 (gradient reduce-scatter)

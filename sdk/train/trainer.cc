@@ -127,6 +127,8 @@ std::unique_ptr<Distributed> Distribute(const config::LoomConfig& cfg, const com
   }
   parallel::SumRouterStatsOver(model->router_stats(), d->groups.world);  // MoE: global aux loss
   parallel::FsdpOptions fo;
+  fo.layers_per_unit = static_cast<int>(p.fsdp_layers_per_unit);
+  fo.reshard_after_forward = p.reshard_after_forward;
   fo.prefetch = p.prefetch;
   fo.param_dtype = parallel::ParseFsdpDtype(p.param_dtype, "parallel.param_dtype");
   fo.reduce_dtype = parallel::ParseFsdpDtype(p.reduce_dtype, "parallel.reduce_dtype");

@@ -3,6 +3,7 @@
 #   loom train                                          one process (reference)
 #   loom launch --nproc 2 -- loom train                 FSDP 2, prefetch off, CPU offload: exact
 #   loom launch --nproc 2 -- loom train                 FSDP 2, bf16 params, bf16 reduce: close
+#   loom launch --nproc 2 -- loom train                 FSDP 2, both layers one unit, no reshard: exact
 #   loom config --parallel.param_dtype fp16             rejected, naming fp32 and bf16
 # Every step's loss (`loom runs show --csv`) must agree with the reference:
 # within 1e-5 relative (fp32), 5e-3 (bf16 gathered parameters).
@@ -21,8 +22,11 @@ common=(--model.hidden_size 32 --model.intermediate_size 48 --model.num_hidden_l
   --parallel.prefetch false --parallel.cpu_offload true
 "$loom" launch --nproc 2 -- "$loom" train "${common[@]}" --run.name bf16 --parallel.dp_shard 2 \
   --parallel.param_dtype bf16 --parallel.reduce_dtype bf16
-read_losses single offload bf16
+"$loom" launch --nproc 2 -- "$loom" train "${common[@]}" --run.name units --parallel.dp_shard 2 \
+  --parallel.fsdp_layers_per_unit 2 --parallel.reshard_after_forward false
+read_losses single offload bf16 units
 expect_same_losses single offload 6 1e-5
+expect_same_losses single units 6 1e-5
 expect_same_losses single bf16 6 5e-3
 # bf16 must really be in effect: not bit-identical to fp32.
 if cmp -s "$work/single.loss" "$work/bf16.loss"; then echo "bf16 parameters gave bit-identical losses"; exit 1; fi

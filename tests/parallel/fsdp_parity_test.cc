@@ -106,6 +106,7 @@ struct Layout {
   at::ScalarType param_dtype = at::kFloat, reduce_dtype = at::kFloat;
   bool offload = false;
   double loss_tol = 1e-5, param_tol = 1e-5;  // relative / absolute (scaled by max(1, |max|))
+  int layers_per_unit = 1;
 };
 
 // ctest/gtest show a case by its name.
@@ -117,12 +118,14 @@ void PrintTo(const Layout& l, std::ostream* os) { *os << l.name; }
 struct Gathered {
   int64_t all = 0, layers = 0, largest_unit = 0;
 };
-Gathered GatheredElements(models::DecoderLM& model, int n) {
+Gathered GatheredElements(models::DecoderLM& model, int n, int layers_per_unit = 1) {
   std::map<std::pair<std::string, bool>, int64_t> numel;
   for (const auto& p : model.named_parameters()) {
     const std::string& name = p.key();
     std::string owner = "root";
-    if (name.rfind("model.layers.", 0) == 0) owner = name.substr(0, name.find('.', 13));
+    if (name.rfind("model.layers.", 0) == 0) {
+      owner = "group " + std::to_string(std::stoi(name.substr(13, name.find('.', 13) - 13)) / layers_per_unit);
+    }
     numel[{owner, p.value().dim() >= 2}] += p.value().numel();
   }
   Gathered g;
@@ -154,7 +157,7 @@ TEST_P(FsdpParityTest, TwentyStepsMatchOneProcess) {
     auto model = std::make_shared<models::DecoderLM>(TinyQwen3());
     model->InitWeights(11);
     parallel::ApplyRecompute(*model, l.recompute);
-    const auto gathered = GatheredElements(*model, groups.fsdp->size());
+    const auto gathered = GatheredElements(*model, groups.fsdp->size(), l.layers_per_unit);
     const int64_t gathered_all = gathered.all, gathered_layers = gathered.layers;
     parallel::FsdpOptions fo;
     fo.reshard_after_forward = l.reshard;
@@ -162,6 +165,7 @@ TEST_P(FsdpParityTest, TwentyStepsMatchOneProcess) {
     fo.param_dtype = l.param_dtype;
     fo.reduce_dtype = l.reduce_dtype;
     fo.offload = l.offload;
+    fo.layers_per_unit = l.layers_per_unit;
     fo.device = at::kCPU;  // the compute device on this CPU-only machine
     parallel::FsdpModel fsdp(model, groups, fo);
     std::vector<at::Tensor> shards = fsdp.ShardParameters(true);
@@ -186,7 +190,9 @@ TEST_P(FsdpParityTest, TwentyStepsMatchOneProcess) {
     }
 
     // Collectives: which gathers were issued ahead (prefetch) and which on demand.
-    const int64_t forwards = int64_t{kSteps} * l.accum, layers = TinyQwen3().num_hidden_layers;
+    // `layers`: gathered layer blocks (layers_per_unit consecutive decoder layers each).
+    const int64_t forwards = int64_t{kSteps} * l.accum,
+                  layers = (TinyQwen3().num_hidden_layers + l.layers_per_unit - 1) / l.layers_per_unit;
     const int64_t root_units = 2, layer_units = 2;  // matrices + vectors each
     const auto& st = fsdp.stats();
     EXPECT_EQ(st.gathers_prefetched, l.prefetch ? forwards * layers * layer_units : 0) << l.name;
@@ -279,6 +285,10 @@ Layout Bf16(Layout l, at::ScalarType reduce, double loss_tol, double param_tol) 
   l.loss_tol = loss_tol, l.param_tol = param_tol;
   return l;
 }
+Layout LayersPerUnit(Layout l, int k) {
+  l.layers_per_unit = k;
+  return l;
+}
 Layout Offload(Layout l) {
   l.offload = true;
   return l;
@@ -295,6 +305,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Bf16({"fsdp4_bf16_params_fp32_reduce", 4, 1, 1, true}, at::kFloat, kBf16LossTol, kBf16ParamTol),
                       Bf16({"fsdp2_accum2_bf16_params_bf16_reduce", 2, 1, 2, true}, at::kBFloat16, kBf16LossTol, kBf16ParamTol),
                       Bf16({"hsdp2x2_bf16_params_bf16_reduce", 4, 2, 1, true}, at::kBFloat16, kBf16LossTol, kBf16ParamTol),
+                      LayersPerUnit({"fsdp4_two_layers_per_unit", 4, 1, 1, true}, 2),
+                      LayersPerUnit({"hsdp2x2_three_layers_per_unit_full_recompute", 4, 2, 2, true,
+                                     parallel::RecomputePolicy::kFull}, 3),
                       Offload({"fsdp2_cpu_offload", 2, 1, 1, true}),
                       Offload({"hsdp2x2_accum2_cpu_offload_full_recompute", 4, 2, 2, true,
                                parallel::RecomputePolicy::kFull}),
