@@ -33,14 +33,27 @@ MemoryEstimate EstimateMemory(const models::LlmConfig& c, const ParallelState& s
   e.gathered_unit_bytes = 4 * 2 * std::max(layer_params * unit_layers, root_params);
   const int64_t C = c.hidden_size, I = c.intermediate_size, H = c.num_attention_heads, K = c.num_key_value_heads,
                 D = c.head_dim, L = c.num_hidden_layers;
-  const int64_t mlp = 4 * I;
+  // Per token, saved for backward (floats). Dense MLP: gate, up, silu, product.
+  // Sparse MoE block: router logits and fp32 probabilities (2E), each of the
+  // k routed copies of the input and of the expert output (2kC), the experts'
+  // gate/up/silu/product per copy (4k I_moe), the combined output (C).
+  const int64_t dense_mlp = 4 * I;
+  const int64_t sparse_mlp = c.IsMoe() ? 2 * c.num_experts + 2 * c.num_experts_per_tok * C +
+                                             4 * c.num_experts_per_tok * c.moe_intermediate_size + C
+                                       : 0;
+  int64_t all_mlp = 0, largest_mlp = 0;
+  for (int64_t l = 0; l < L; ++l) {
+    const int64_t mlp = c.IsSparseLayer(l) ? sparse_mlp : dense_mlp;
+    all_mlp += mlp;
+    largest_mlp = std::max(largest_mlp, mlp);
+  }
   // Flash attention per document: no T x T probabilities, only a log-sum-exp per head.
   const int64_t attn = 6 * C + 2 * (H + 2 * K) * D + 2 * H * D + H;
   int64_t per_token = 0;
   switch (recompute) {
-    case RecomputePolicy::kNone: per_token = L * (attn + mlp); break;
-    case RecomputePolicy::kSelective: per_token = L * attn + mlp; break;
-    case RecomputePolicy::kFull: per_token = L * C + (attn + mlp); break;
+    case RecomputePolicy::kNone: per_token = L * attn + all_mlp; break;
+    case RecomputePolicy::kSelective: per_token = L * attn + largest_mlp; break;
+    case RecomputePolicy::kFull: per_token = L * C + (attn + largest_mlp); break;
   }
   e.activation_bytes_per_token = 4 * per_token;
   // Ulysses: each SP rank holds ceil(T / sp) positions of every row.

@@ -4,8 +4,10 @@
 // each split 1/N over the fsdp group: bench.fsdp_memory measures 1.000x);
 // approximate for activations: per token and layer the tensors autograd saves
 // in a dense decoder (norm inputs/outputs, q/k/v and their rotated copies,
-// attention output, MLP gate/up/activation; attention is flash per document,
-// so no T x T term), in fp32, for this rank's ceil(T / sp) positions. Recompute keeps one layer input per
+// attention output, MLP gate/up/activation, or a MoE block's router
+// probabilities and its k routed copies; attention is flash per document,
+// so no T x T term), in fp32, for this rank's ceil(T / sp) positions.
+// tests/parallel/memory_estimate_test.cc holds it against measured peaks. Recompute keeps one layer input per
 // layer plus one layer's activations (full), or drops the MLP terms
 // (selective).
 #pragma once
