@@ -147,6 +147,14 @@ void LlmConfig::Validate(const std::string& source) const {
          "choose a top-k between 1 and num_experts");
   }
   if (router_aux_loss_coef < 0) Fail(source, "router_aux_loss_coef must be >= 0", "use 0 to turn it off");
+  for (int64_t l : mlp_only_layers) {
+    if (l < 0 || l >= num_hidden_layers) {
+      Fail(source,
+           "mlp_only_layers lists layer " + std::to_string(l) + " but the model has layers 0.." +
+               std::to_string(num_hidden_layers - 1),
+           "list decoder layers between 0 and num_hidden_layers - 1");
+    }
+  }
 }
 
 bool LlmConfig::IsSparseLayer(int64_t layer) const {

@@ -44,11 +44,17 @@ void AddPlanCommand(CLI::App& app, int* exit_code) {
     const auto state = parallel::ParallelState::Create(*world, mesh);
     if (with_config) {
       const auto model = train::ModelConfigOf(cfg.model);
+      model.Validate(cfg.model.path.empty() ? "model.*" : cfg.model.path + "/config.json");
       const auto recompute = parallel::ParseRecomputePolicy(cfg.parallel.recompute);
       const int sp = state.shape().sp;
       parallel::CheckModelLayout(model, sp, state.shape().ep);
       std::cout << "model: " << model.model_type << ", " << model.NumParameters() << " parameters, "
-                << model.num_hidden_layers << " decoder layers\n"
+                << model.num_hidden_layers << " decoder layers"
+                << (model.IsMoe() ? " (" + std::to_string(model.NumSparseLayers()) + " sparse: " +
+                                        std::to_string(model.num_experts) + " experts, top-" +
+                                        std::to_string(model.num_experts_per_tok) + ")"
+                                  : "")
+                << "\n"
                 << "plan: FSDP units = "
                 << (cfg.parallel.fsdp_layers_per_unit > 1
                         ? "every " + std::to_string(cfg.parallel.fsdp_layers_per_unit) + " consecutive decoder layers"

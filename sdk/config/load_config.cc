@@ -60,6 +60,18 @@ void Walk(const YAML::Node& map, const std::string& prefix, const std::string& s
       continue;
     }
     if (!key) ThrowUnknown(name, where);
+    if (value.IsSequence() && key->type() == KeyType::kIntList) {
+      std::string joined;
+      for (size_t i = 0; i < value.size(); ++i) {
+        if (!value[i].IsScalar()) {
+          throw ConfigError(ErrorWithFix("'" + name + "' expects a list of ints (" + where + ")",
+                                         "write e.g. `" + key->leaf() + ": [0, 2]`"));
+        }
+        joined += (i ? "," : "") + value[i].Scalar();
+      }
+      SetFromString(*key, *cfg, joined, where);
+      continue;
+    }
     if (value.IsMap() || value.IsSequence()) {
       throw ConfigError(ErrorWithFix(
           "'" + name + "' expects a " + KeyTypeName(key->type()) + ", got a " +
@@ -68,7 +80,7 @@ void Walk(const YAML::Node& map, const std::string& prefix, const std::string& s
               "`"));
     }
     if (value.IsNull() || !value.IsDefined()) {
-      if (key->type() == KeyType::kString) {
+      if (key->type() == KeyType::kString || key->type() == KeyType::kIntList) {
         SetFromString(*key, *cfg, "", where);
         continue;
       }
@@ -237,7 +249,11 @@ std::string ToYaml(const LoomConfig& cfg) {
       if (key.section() != section) continue;
       const std::string value = FormatValue(key, cfg);
       out << YAML::Key << key.leaf() << YAML::Value;
-      if (key.type() == KeyType::kString && NeedsQuotes(value)) {
+      if (key.type() == KeyType::kIntList) {
+        out << YAML::Flow << YAML::BeginSeq;
+        for (int64_t v : *std::get<std::vector<int64_t>*>(key.bind(const_cast<LoomConfig&>(cfg)))) out << v;
+        out << YAML::EndSeq;
+      } else if (key.type() == KeyType::kString && NeedsQuotes(value)) {
         out << YAML::DoubleQuoted << value;
       } else {
         out << value;

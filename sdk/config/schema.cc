@@ -32,7 +32,8 @@ std::string FormatDouble(double v) { return FormatShortest(v); }
 [[noreturn]] void ThrowType(const ConfigKey& key, const std::string& text,
                             const std::string& where, const std::string& example) {
   const std::string type =
-      std::string(key.type() == KeyType::kInt ? "an " : "a ") + KeyTypeName(key.type());
+      std::string(key.type() == KeyType::kInt || key.type() == KeyType::kIntList ? "an " : "a ") +
+      KeyTypeName(key.type());
   throw ConfigError(ErrorWithFix("'" + std::string(key.name) + "' expects " + type + ", got '" +
                                      text + "' (" + where + ")",
                                  "write " + type + " such as " + example));
@@ -54,6 +55,7 @@ const char* KeyTypeName(KeyType type) {
     case KeyType::kInt: return "int";
     case KeyType::kFloat: return "float";
     case KeyType::kBool: return "bool";
+    case KeyType::kIntList: return "int list";
   }
   return "?";
 }
@@ -161,6 +163,24 @@ void SetFromString(const ConfigKey& key, LoomConfig& cfg, const std::string& tex
     }
     CheckRange(key, v, text, where);
     **d = v;
+  } else if (auto* list = std::get_if<std::vector<int64_t>*>(&field)) {
+    // "0,2", "[0, 2]", "" or "[]".
+    std::string body = text;
+    body.erase(std::remove(body.begin(), body.end(), ' '), body.end());
+    if (body.size() >= 2 && body.front() == '[' && body.back() == ']') body = body.substr(1, body.size() - 2);
+    std::vector<int64_t> values;
+    size_t start = 0;
+    while (!body.empty() && start <= body.size()) {
+      const size_t comma = std::min(body.find(',', start), body.size());
+      const std::string item = body.substr(start, comma - start);
+      int64_t v = 0;
+      const auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+      if (item.empty() || ec != std::errc() || ptr != item.data() + item.size()) ThrowType(key, text, where, "0,2");
+      CheckRange(key, static_cast<double>(v), text, where);
+      values.push_back(v);
+      start = comma + 1;
+    }
+    **list = values;
   } else if (auto* b = std::get_if<bool*>(&field)) {
     const std::string t = Lower(text);
     if (t == "true" || t == "yes" || t == "on" || t == "1") {
@@ -179,6 +199,11 @@ std::string FormatValue(const ConfigKey& key, const LoomConfig& cfg) {
   if (auto* s = std::get_if<std::string*>(&field)) return **s;
   if (auto* i = std::get_if<int64_t*>(&field)) return std::to_string(**i);
   if (auto* d = std::get_if<double*>(&field)) return FormatDouble(**d);
+  if (auto* list = std::get_if<std::vector<int64_t>*>(&field)) {
+    std::string out = "[";
+    for (size_t i = 0; i < (*list)->size(); ++i) out += (i ? ", " : "") + std::to_string((**list)[i]);
+    return out + "]";
+  }
   return *std::get<bool*>(field) ? "true" : "false";
 }
 

@@ -22,10 +22,12 @@ namespace loom::config {
 
 // A pointer to the bound field inside one LoomConfig. The alternative held
 // is the key's type.
-using FieldRef = std::variant<std::string*, int64_t*, double*, bool*>;
+using FieldRef = std::variant<std::string*, int64_t*, double*, bool*, std::vector<int64_t>*>;
 
-// Type names as they appear in messages and docs: string, int, float, bool.
-enum class KeyType { kString = 0, kInt = 1, kFloat = 2, kBool = 3 };
+// Type names as they appear in messages and docs: string, int, float, bool,
+// int list (YAML `[0, 2]`; on the command line `0,2`; empty = none; the
+// range applies to each element).
+enum class KeyType { kString = 0, kInt = 1, kFloat = 2, kBool = 3, kIntList = 4 };
 const char* KeyTypeName(KeyType type);
 
 // Inclusive or open bounds for an int/float key, plus an optional sentinel

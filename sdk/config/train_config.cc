@@ -55,7 +55,10 @@ std::vector<ConfigKey> BuildSchema() {
       {LOOM_KEY(model, norm_topk_prob), "qwen3_moe: renormalise the top-k router probabilities to sum 1",
        {}, {}},
       {LOOM_KEY(model, decoder_sparse_step),
-       "qwen3_moe: layer i is sparse iff (i + 1) % decoder_sparse_step == 0", {}, AtLeast(1)},
+       "qwen3_moe: layer i is sparse iff (i + 1) % decoder_sparse_step == 0 and i is not in "
+       "mlp_only_layers", {}, AtLeast(1)},
+      {LOOM_KEY(model, mlp_only_layers), "qwen3_moe: decoder layers that keep a dense MLP (e.g. [0])", {},
+       AtLeast(0)},
       {LOOM_KEY(model, router_aux_loss_coef), "qwen3_moe: weight of the load-balancing aux loss", {},
        AtLeast(0)},
       {LOOM_KEY(model, output_router_logits),

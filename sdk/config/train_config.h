@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace loom::config {
 
@@ -24,12 +25,13 @@ struct ModelConfig {
   double rope_theta = 1000000.0;
   double rms_norm_eps = 1e-6;
   bool tie_word_embeddings = true;
-  // qwen3_moe only (Qwen3MoeConfig names; mlp_only_layers needs model.path).
+  // qwen3_moe only (Qwen3MoeConfig names).
   int64_t num_experts = 8;
   int64_t num_experts_per_tok = 2;
   int64_t moe_intermediate_size = 256;
   bool norm_topk_prob = true;
   int64_t decoder_sparse_step = 1;
+  std::vector<int64_t> mlp_only_layers;  // decoder layers kept dense
   double router_aux_loss_coef = 0.001;
   bool output_router_logits = true;  // add the aux loss to the training loss (HF's default is false)
 };

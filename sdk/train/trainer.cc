@@ -59,6 +59,7 @@ models::LlmConfig ModelConfigOf(const config::ModelConfig& m) {
     c.moe_intermediate_size = m.moe_intermediate_size;
     c.norm_topk_prob = m.norm_topk_prob;
     c.decoder_sparse_step = m.decoder_sparse_step;
+    c.mlp_only_layers = m.mlp_only_layers;
     c.router_aux_loss_coef = m.router_aux_loss_coef;
     c.output_router_logits = m.output_router_logits;
   }

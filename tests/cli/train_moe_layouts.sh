@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# End to end through the CLI for a Qwen3-MoE config: one process against
+# End to end through the CLI for a Qwen3-MoE config (layer 0 dense through
+# model.mlp_only_layers, layer 1 sparse): one process against
 # expert parallelism in three layouts, the same losses (cross-entropy + aux):
 #   loom train                                       one process
 #   loom launch --nproc 4 -- loom train ... ep 2     EP 2 x expert-FSDP 2 (FSDP 4)
@@ -18,7 +19,7 @@ build_novel_dataset 100000
 common=(--model.family qwen3_moe --model.hidden_size 32 --model.num_hidden_layers 2
         --model.num_attention_heads 4 --model.num_key_value_heads 2 --model.head_dim 8
         --model.num_experts 8 --model.num_experts_per_tok 2 --model.moe_intermediate_size 16
-        --model.router_aux_loss_coef 0.02
+        --model.router_aux_loss_coef 0.02 --model.mlp_only_layers 0
         --data.train "$work/data" --data.seq_len 32 --data.tokenizer "$tok"
         --train.steps 5 --train.warmup_steps 1 --train.lr 3e-3 --train.log_every 100
         --run.db "$work/runs.sqlite" --run.dir "$work/runs")

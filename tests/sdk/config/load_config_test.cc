@@ -208,6 +208,35 @@ TEST(ToYaml, RoundTripsThroughLoad) {
   EXPECT_NE(yaml.find("  lr: 0.00029"), std::string::npos) << yaml;
 }
 
+TEST(IntList, FromYamlListsOverridesAndRoundTrips) {
+  // YAML flow and block lists, the command line's comma form, and empty.
+  EXPECT_EQ(LoadConfigFromString("model:\n  mlp_only_layers: [0, 3]\n", "a.yaml").model.mlp_only_layers,
+            (std::vector<int64_t>{0, 3}));
+  EXPECT_EQ(LoadConfigFromString("model:\n  mlp_only_layers:\n    - 2\n", "b.yaml").model.mlp_only_layers,
+            (std::vector<int64_t>{2}));
+  EXPECT_TRUE(LoadConfigFromString("model:\n  mlp_only_layers: []\n", "c.yaml").model.mlp_only_layers.empty());
+  EXPECT_TRUE(LoadConfigFromString("model:\n  mlp_only_layers:\n", "d.yaml").model.mlp_only_layers.empty());
+  LoomConfig cfg;
+  ApplyOverrides(&cfg, {"--model.mlp_only_layers", "1,2"});
+  EXPECT_EQ(cfg.model.mlp_only_layers, (std::vector<int64_t>{1, 2}));
+  ApplyOverrides(&cfg, {"--model.mlp_only_layers="});
+  EXPECT_TRUE(cfg.model.mlp_only_layers.empty());
+  cfg.model.mlp_only_layers = {0, 5};
+  const std::string yaml = ToYaml(cfg);
+  EXPECT_NE(yaml.find("mlp_only_layers: [0, 5]"), std::string::npos) << yaml;
+  EXPECT_EQ(ToJson(LoadConfigFromString(yaml, "roundtrip.yaml")), ToJson(cfg));
+  EXPECT_EQ(ToJson(cfg)["model"]["mlp_only_layers"], nlohmann::json({0, 5}));
+  // Bad elements name the key, the value and the form to write.
+  std::string msg = ErrorOf([&] { ApplyOverrides(&cfg, {"--model.mlp_only_layers", "0,x"}); });
+  EXPECT_NE(msg.find("'model.mlp_only_layers' expects an int list, got '0,x'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("such as 0,2"), std::string::npos) << msg;
+  msg = ErrorOf([&] { ApplyOverrides(&cfg, {"--model.mlp_only_layers", "-1"}); });
+  EXPECT_NE(msg.find("out of range"), std::string::npos) << msg;
+  msg = ErrorOf([&] { LoadConfigFromString("model:\n  mlp_only_layers: [[1]]\n", "e.yaml"); });
+  EXPECT_NE(msg.find("expects a list of ints"), std::string::npos) << msg;
+  EXPECT_EQ(cfg.model.mlp_only_layers, (std::vector<int64_t>{0, 5}));  // nothing half-applied
+}
+
 TEST(ToJson, NativeTypesPerSection) {
   const nlohmann::json j = ToJson(LoomConfig{});
   EXPECT_TRUE(j["train"]["lr"].is_number_float());
