@@ -185,13 +185,24 @@ struct GradArrived : torch::autograd::PostAccumulateGradHook {
 FsdpModel::FsdpModel(std::shared_ptr<models::DecoderLM> model, const ProcessGroups& groups, FsdpOptions options,
                      models::ParameterSource* source)
     : model_(std::move(model)), groups_(groups), options_(options) {
-  const auto& comm = groups_.fsdp;
   for (auto [dtype, key] : {std::pair{options_.param_dtype, "param_dtype"}, {options_.reduce_dtype, "reduce_dtype"}}) {
     if (dtype != at::kFloat && dtype != at::kBFloat16) {
       throw ConfigError(ErrorWithFix(std::string("FSDP ") + key + " " + c10::toString(dtype) + " is not supported",
                                      "use fp32 or bf16"));
     }
   }
+  if (options_.layers_per_unit < 1) {
+    throw ConfigError(ErrorWithFix("FSDP layers_per_unit " + std::to_string(options_.layers_per_unit) +
+                                       " is not positive",
+                                   "set parallel.fsdp_layers_per_unit to 1 or more"));
+  }
+  GroupIntoUnits();
+  LayOutShards();
+  FillShards(source);
+  InstallHooks();
+}
+
+void FsdpModel::GroupIntoUnits() {
   // Parameter name of each tensor, and which unit owns it (root by default).
   std::map<const void*, std::string> name_of;
   for (const auto& p : model_->named_parameters()) name_of[p.value().unsafeGetTensorImpl()] = p.key();
@@ -199,11 +210,6 @@ FsdpModel::FsdpModel(std::shared_ptr<models::DecoderLM> model, const ProcessGrou
   // layers, in forward order. Each owner's parameters form two units,
   // matrices (weight decay) and vectors (no decay), so the optimizer can
   // treat the flat shards as AdamW param groups.
-  if (options_.layers_per_unit < 1) {
-    throw ConfigError(ErrorWithFix("FSDP layers_per_unit " + std::to_string(options_.layers_per_unit) +
-                                       " is not positive",
-                                   "set parallel.fsdp_layers_per_unit to 1 or more"));
-  }
   const auto& layers = model_->model->layers;
   const size_t per_unit = static_cast<size_t>(options_.layers_per_unit);
   blocks_.push_back(std::make_unique<Block>());  // the root
@@ -241,10 +247,13 @@ FsdpModel::FsdpModel(std::shared_ptr<models::DecoderLM> model, const ProcessGrou
     u->params.push_back(p);
     u->names.push_back(name_of[key]);
   }
-  // Layout: per unit, its parameters' slices (all of each, or this ep rank's
+}
+
+void FsdpModel::LayOutShards() {
+  // Per unit, its parameters' slices (all of each, or this ep rank's
   // experts) laid end to end, padded to a multiple of the group size.
   for (auto& u : units_) {
-    u->comm = u->expert ? groups_.expert_fsdp : comm;
+    u->comm = u->expert ? groups_.expert_fsdp : groups_.fsdp;
     u->options = &options_;
     u->stats = &stats_;
     for (auto& p : u->params) {
@@ -271,7 +280,17 @@ FsdpModel::FsdpModel(std::shared_ptr<models::DecoderLM> model, const ProcessGrou
     u->padded = (u->numel + n - 1) / n * n;
     u->full = at::empty({0}, u->ComputeOptions(options_.param_dtype));
   }
-  // Fill: per parameter in named_parameters() order (a ParameterSource's
+}
+
+void FsdpModel::FillShards(models::ParameterSource* source) {
+  // Checked before any parameter changes, so a refused model is left as it was.
+  for (const auto& np : model_->named_parameters()) {
+    if (!source && np.value().is_meta()) {
+      throw Error("FSDP: parameter '" + np.key() + "' is on the meta device and no ParameterSource was given; "
+                  "pass one (models/llm/weight_sources.h) or build the model on a real device");
+    }
+  }
+  // Per parameter in named_parameters() order (a ParameterSource's
   // contract), the part of it in this rank's shard, from `source` or from the
   // parameter itself; then its full storage is released at once, so sharding
   // needs no full-unit temporaries. With a source the model may be on the
@@ -295,9 +314,6 @@ FsdpModel::FsdpModel(std::shared_ptr<models::DecoderLM> model, const ProcessGrou
     const int64_t begin = u->begins[i] + (b > a ? a - u->offsets[i] : 0);
     if (source) {
       source->Fill(np.key(), p.sizes(), begin, dst);
-    } else if (p.is_meta()) {
-      throw Error("FSDP: parameter '" + np.key() + "' is on the meta device and no ParameterSource was given; "
-                  "pass one (models/llm/weight_sources.h) or build the model on a real device");
     } else {
       dst.copy_(p.view({-1}).slice(0, begin, begin + dst.numel()));
     }
@@ -312,6 +328,9 @@ FsdpModel::FsdpModel(std::shared_ptr<models::DecoderLM> model, const ProcessGrou
     if (pin) u->shard = u->shard.pin_memory();
     u->shard.set_requires_grad(true);
   }
+}
+
+void FsdpModel::InstallHooks() {
   // Hooks per block. Every rank runs the same forwards and backwards, so the
   // order of the collectives below (own gather, then the prefetch of the
   // neighbour) is the same on every rank.

@@ -129,6 +129,13 @@ class FsdpModel {
   // backward ends (an autograd-engine callback) or at FinishGradients.
   void GradientsComplete(Unit* unit);
   void DrainReduceScatters();
+  // Construction, in order: the units and blocks (which parameters gather
+  // together), each unit's flat layout, the shards' values (from `source` or
+  // the parameters), the forward/backward hooks.
+  void GroupIntoUnits();
+  void LayOutShards();
+  void FillShards(models::ParameterSource* source);
+  void InstallHooks();
 
   std::shared_ptr<models::DecoderLM> model_;
   ProcessGroups groups_;
