@@ -138,6 +138,25 @@ std::unique_ptr<Distributed> Distribute(const config::LoomConfig& cfg, const com
   return d;
 }
 
+// How the model was built, for the log and the run store. Collective when
+// sharded: the checkpoint bytes every rank read are summed.
+std::string DescribeBuild(const config::LoomConfig& cfg, const BuiltModel& built, const Distributed* dist) {
+  std::ostringstream os;
+  if (dist) {
+    os << "built on the meta device; each of " << dist->groups.world->size() << " ranks filled only its shards";
+  } else {
+    os << "built whole in one process";
+  }
+  if (const auto* ckpt = dynamic_cast<const models::HfCheckpointSource*>(built.source.get())) {
+    const double bytes = static_cast<double>(ckpt->bytes_read());
+    os << " from " << cfg.model.path << " (" << static_cast<int64_t>(dist ? dist->Sum(bytes) : bytes)
+       << (dist ? " checkpoint bytes read by all ranks together)" : " checkpoint bytes read)");
+  } else {
+    os << " from HF's random init (seed " << cfg.train.seed << ")";
+  }
+  return os.str();
+}
+
 }  // namespace
 
 TrainResult RunTraining(const config::LoomConfig& cfg, std::ostream& log, const comm::CommunicatorPtr& world) {
@@ -180,6 +199,8 @@ TrainResult RunTraining(const config::LoomConfig& cfg, std::ostream& log, const 
   step_options.loss_chunk_size = cfg.train.loss_chunk_size;
   step_options.bf16 = cfg.train.dtype == "bf16";
 
+  const std::string build = DescribeBuild(cfg, built, dist.get());
+
   // Rank 0 records the run; the others compute and communicate only.
   std::unique_ptr<metrics::RunStore> store;
   TrainResult result;
@@ -202,7 +223,9 @@ TrainResult RunTraining(const config::LoomConfig& cfg, std::ostream& log, const 
                                                  ? ", overlapped x" + std::to_string(cfg.parallel.ep_overlap_chunks)
                                                  : "") + ")"
                                       : "")
-      << "; run store " << cfg.run.db << "\n";
+      << "; run store " << cfg.run.db << "\n"
+      << "loom train: " << build << "\n";
+  if (store) store->LogEvent(result.run_id, 0, "build", build);
   std::unique_ptr<metrics::ProgressLine> progress;
   if (leader) progress = std::make_unique<metrics::ProgressLine>(cfg.train.steps);
   try {
