@@ -105,4 +105,14 @@ std::vector<std::vector<int32_t>> HfEncodeFiles(const std::string& tokenizer, co
   return result;
 }
 
+std::unique_ptr<data::Tokenizer> Qwen3TokenizerSuite::tokenizer_;
+
+void Qwen3TokenizerSuite::SetUpTestSuite() {
+  tokenizer_ = std::make_unique<data::Tokenizer>(data::Tokenizer::FromFile(Qwen3TokenizerPath()));
+}
+
+void Qwen3TokenizerSuite::TearDownTestSuite() { tokenizer_.reset(); }
+
+const data::Tokenizer& Qwen3TokenizerSuite::tok() { return *tokenizer_; }
+
 }  // namespace loom::testing

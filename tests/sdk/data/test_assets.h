@@ -4,8 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include "sdk/data/tokenizer.h"
 
 namespace loom::testing {
 
@@ -33,5 +38,16 @@ std::vector<std::vector<int32_t>> HfEncodeFiles(const std::string& tokenizer, co
 
 // Runs a shell command, returns its stdout; *status gets the exit status.
 std::string RunCommand(const std::string& command, int* status);
+
+// A test suite that loads the real Qwen3 tokenizer once (per suite): tok().
+class Qwen3TokenizerSuite : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite();
+  static void TearDownTestSuite();
+  static const data::Tokenizer& tok();
+
+ private:
+  static std::unique_ptr<data::Tokenizer> tokenizer_;
+};
 
 }  // namespace loom::testing

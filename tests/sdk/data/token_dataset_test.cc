@@ -21,15 +21,8 @@ using loom::testing::ReadFile;
 using loom::testing::TempDir;
 using loom::testing::WriteTempFile;
 
-class TokenDatasetTest : public ::testing::Test {
+class TokenDatasetTest : public loom::testing::Qwen3TokenizerSuite {
  protected:
-  static void SetUpTestSuite() { tokenizer_ = new Tokenizer(Tokenizer::FromFile(Qwen3TokenizerPath())); }
-  static void TearDownTestSuite() {
-    delete tokenizer_;
-    tokenizer_ = nullptr;
-  }
-  static const Tokenizer& tok() { return *tokenizer_; }
-
   // Expects document `i` of `ds` to be the tokens of `text` then eos.
   static void ExpectDoc(const TokenDataset& ds, int64_t i, const std::string& text) {
     auto want = tok().Encode(text);
@@ -37,11 +30,7 @@ class TokenDatasetTest : public ::testing::Test {
     const auto got = ds.Doc(i);
     EXPECT_EQ(std::vector<int32_t>(got.begin(), got.end()), want) << "document " << i;
   }
-
- private:
-  static Tokenizer* tokenizer_;
 };
-Tokenizer* TokenDatasetTest::tokenizer_ = nullptr;
 
 TEST_F(TokenDatasetTest, JsonlWithBadLinesIsCountedAndReported) {
   const std::string input = WriteTempFile("in.jsonl",

@@ -20,15 +20,8 @@ using loom::testing::Qwen3TokenizerPath;
 using loom::testing::ReadFile;
 using loom::testing::WriteTempFile;
 
-class TokenizerTest : public ::testing::Test {
+class TokenizerTest : public loom::testing::Qwen3TokenizerSuite {
  protected:
-  static void SetUpTestSuite() { tokenizer_ = new Tokenizer(Tokenizer::FromFile(Qwen3TokenizerPath())); }
-  static void TearDownTestSuite() {
-    delete tokenizer_;
-    tokenizer_ = nullptr;
-  }
-  static const Tokenizer& tok() { return *tokenizer_; }
-
   // Encodes `text` in C++ and in Python and compares id by id.
   static void ExpectSameAsHf(const std::string& name, const std::string& text) {
     const auto ours = tok().Encode(text);
@@ -47,11 +40,7 @@ class TokenizerTest : public ::testing::Test {
     // Decoding gives back the text as the tokenizer saw it: NFC-normalized.
     EXPECT_EQ(tok().Decode(ours), NormalizeNfc(text)) << name << ": decode does not round-trip";
   }
-
- private:
-  static Tokenizer* tokenizer_;
 };
-Tokenizer* TokenizerTest::tokenizer_ = nullptr;
 
 std::string NovelExcerpt(size_t from_marker_len = 1500) {
   const std::string novel = ReadFile(NovelPath());
