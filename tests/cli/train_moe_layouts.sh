@@ -57,6 +57,14 @@ read_bytes=$(echo "$build" | sed 's/.*(\([0-9]*\) checkpoint bytes.*/\1/')
 # The file also holds its JSON header: the tensors are a little smaller.
 [ "$read_bytes" -le "$ckpt_bytes" ] && [ "$read_bytes" -ge $((ckpt_bytes - 65536)) ] \
   || { echo "read $read_bytes bytes of a $ckpt_bytes-byte checkpoint"; exit 1; }
+# model.* keys that contradict model.path's config.json are an error, not ignored.
+if "$loom" train "${common[@]}" --model.path "$work/export" --model.hidden_size 64 --run.name conflict \
+     > "$work/conflict.log" 2>&1; then
+  echo "model.hidden_size 64 was silently ignored for a 32-wide checkpoint"; exit 1
+fi
+grep -q "model.hidden_size = 64 disagrees with $work/export/config.json, which says 32; fix: remove model.hidden_size" \
+  "$work/conflict.log" || { cat "$work/conflict.log"; echo "no error naming the conflicting key"; exit 1; }
+echo "conflicting model.hidden_size rejected with the fix"
 # A config.json that does not match the tensors fails on every rank before
 # training, naming the tensor and the fix.
 cp -r "$work/export" "$work/bad"
