@@ -31,7 +31,9 @@ std::vector<ConfigKey> BuildSchema() {
       // --- model -------------------------------------------------------------
       {LOOM_KEY(model, path),
        "Hugging Face model directory (config.json + *.safetensors); empty = build the "
-       "architecture below with random init", {}, {}},
+       "architecture below with random init. With a path, config.json decides the architecture: a "
+       "model.* key set to a different value is an error (router_aux_loss_coef and "
+       "output_router_logits, when set, override it)", {}, {}},
       {LOOM_KEY(model, family), "Architecture family", {"qwen3", "qwen2", "llama", "qwen3_moe"}, {}},
       {LOOM_KEY(model, vocab_size), "Vocabulary size (embedding rows)", {}, AtLeast(1)},
       {LOOM_KEY(model, hidden_size), "Width of the residual stream", {}, AtLeast(1)},
