@@ -4,7 +4,7 @@
 # expert parallelism in three layouts, the same losses (cross-entropy + aux):
 #   loom train                                       one process
 #   loom launch --nproc 4 -- loom train ... ep 2     EP 2 x expert-FSDP 2 (FSDP 4)
-#   loom launch --nproc 4 -- loom train ... ep 4     EP 4, overlapped dispatch (2 chunks)
+#   loom launch --nproc 4 -- loom train ... ep 4     EP 4, overlapped dispatch (2 chunks), both layers one FSDP unit
 #   loom launch --nproc 4 -- loom train ... ep 2 sp 2  EP 2 x Ulysses SP 2 x FSDP 2
 # Every step's loss must agree within 1e-5 relative; the run store must hold
 # the per-expert token counts; the EP x SP run exports to HF's layout and
@@ -26,7 +26,7 @@ common=(--model.family qwen3_moe --model.hidden_size 32 --model.num_hidden_layer
 "$loom" train "${common[@]}" --run.name single --data.micro_batch_size 4
 "$loom" launch --nproc 4 -- "$loom" train "${common[@]}" --run.name ep2 --parallel.ep 2 --data.micro_batch_size 1
 "$loom" launch --nproc 4 -- "$loom" train "${common[@]}" --run.name ep4_overlap --parallel.ep 4 \
-  --parallel.ep_overlap_chunks 2 --data.micro_batch_size 1
+  --parallel.ep_overlap_chunks 2 --parallel.fsdp_layers_per_unit 2 --data.micro_batch_size 1
 "$loom" launch --nproc 4 -- "$loom" train "${common[@]}" --run.name ep2_sp2 --parallel.ep 2 --parallel.sp 2 \
   --parallel.dp_shard 2 --data.micro_batch_size 2
 read_losses single ep2 ep4_overlap ep2_sp2
