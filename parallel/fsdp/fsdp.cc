@@ -462,15 +462,18 @@ double FsdpModel::ClipGradNorm(double max_norm) {
   return norm;
 }
 
-std::vector<std::pair<std::string, at::Tensor>> FsdpModel::GatherFullState() {
+std::vector<std::pair<std::string, at::Tensor>> FsdpModel::GatherFullState(bool rank0_only) {
   DrainReduceScatters();
+  // Every rank takes part in every gather; with rank0_only the others drop
+  // each unit at once, so their peak is one gathered unit, not the model.
+  const bool keep = !rank0_only || !groups_.world || groups_.world->rank() == 0;
   std::vector<std::pair<std::string, at::Tensor>> state;
   for (auto& u : units_) {
     auto full = comm::AllGatherDim0(*u->comm, u->shard.detach().to(options_.device));
     for (size_t i = 0; i < u->params.size(); ++i) {
       auto t = full.slice(0, u->offsets[i], u->offsets[i] + u->numels[i]).view(u->shapes[i]);
       if (u->expert) t = comm::AllGatherDim0(*groups_.ep, t.contiguous());  // every ep rank's experts, in order
-      state.emplace_back(u->names[i], t.clone());
+      if (keep) state.emplace_back(u->names[i], t.clone());
     }
   }
   return state;

@@ -115,8 +115,11 @@ class FsdpModel {
   // Clips shard gradients to a global norm of `max_norm` (<= 0: no clip);
   // returns the norm before clipping (as torch.nn.utils.clip_grad_norm_).
   double ClipGradNorm(double max_norm);
-  // Every parameter in full, HF-named (collective: all ranks call it).
-  std::vector<std::pair<std::string, at::Tensor>> GatherFullState();
+  // Every parameter in full, named as the model names it (collective: all
+  // ranks call it). Gathered one unit at a time; with rank0_only only world
+  // rank 0 keeps them (the others return nothing and never hold more than
+  // one unit), as for export.
+  std::vector<std::pair<std::string, at::Tensor>> GatherFullState(bool rank0_only = false);
   // Bytes of sharded state this rank holds (parameters; x2 with grads).
   int64_t ShardBytes() const;
 

@@ -328,7 +328,8 @@ TrainResult RunTraining(const config::LoomConfig& cfg, std::ostream& log, const 
     }
     if (progress) progress->Finish();
     result.model_dir = (fs::path(cfg.run.dir) / cfg.run.name / "final").string();
-    auto state = dist ? dist->fsdp->GatherFullState() : model->StateForExport();  // collective when sharded
+    // Collective when sharded; only rank 0 (which writes) keeps the full state.
+    auto state = dist ? dist->fsdp->GatherFullState(/*rank0_only=*/true) : model->StateForExport();
     if (leader) models::SaveHfState(model->config(), std::move(state), result.model_dir);
     if (leader && !cfg.data.tokenizer.empty() && fs::exists(cfg.data.tokenizer)) {
       fs::copy_file(cfg.data.tokenizer, fs::path(result.model_dir) / "tokenizer.json",

@@ -5,6 +5,8 @@
 //                (parameters + gradients + AdamW state: what FSDP shards)
 //   peak_bytes   the peak during those steps (adds activations and the
 //                units gathered in flight)
+//   export_*_peak_bytes  the extra peak while gathering the full state for
+//                export: every rank keeping it, or rank 0 only
 //   construct_*_peak_bytes  the peak while the model is built and sharded:
 //                whole (every rank materialises the model first) or sharded
 //                (meta device; each rank fills only its shards)
@@ -103,5 +105,18 @@ int main(int argc, char** argv) {
               info.rank, info.world_size, static_cast<long long>(model->config().NumParameters()),
               whole ? "whole" : "sharded", static_cast<long long>(construct_peak),
               static_cast<long long>(tracker->live() - baseline), static_cast<long long>(tracker->peak() - baseline));
+  if (fsdp) {
+    // Export: the extra peak while gathering the full state, every rank
+    // keeping it vs rank 0 only (what the trainer does).
+    int64_t extra[2];
+    for (bool rank0_only : {false, true}) {
+      const int64_t before = tracker->live();
+      tracker->ResetPeak();
+      { auto state = fsdp->GatherFullState(rank0_only); }
+      extra[rank0_only] = tracker->peak() - before;
+    }
+    std::printf("rank %d export_all_peak_bytes %lld export_rank0_only_peak_bytes %lld\n", info.rank,
+                static_cast<long long>(extra[0]), static_cast<long long>(extra[1]));
+  }
   return 0;
 }

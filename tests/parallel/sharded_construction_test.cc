@@ -129,9 +129,22 @@ std::vector<RankReport> ShardOnRanks(
       cv.wait(lock, [&] { return measured == layout.world; });
     }
     // The shards gathered back equal the whole model, bit for bit.
-    for (const auto& [name, t] : fsdp->GatherFullState()) {
+    const auto full = fsdp->GatherFullState();
+    EXPECT_EQ(full.size(), expected.size());
+    for (const auto& [name, t] : full) {
       ASSERT_TRUE(expected.count(name)) << name;
       EXPECT_TRUE(at::equal(t, expected.at(name))) << layout.name << ": " << name << " differs";
+    }
+    // For export: only world rank 0 keeps the state, the same bits.
+    const auto rank0 = fsdp->GatherFullState(/*rank0_only=*/true);
+    if (world->rank() != 0) {
+      EXPECT_TRUE(rank0.empty()) << "rank " << world->rank() << " kept the full state";
+      return;
+    }
+    ASSERT_EQ(rank0.size(), full.size());
+    for (size_t i = 0; i < full.size(); ++i) {
+      EXPECT_EQ(rank0[i].first, full[i].first);
+      EXPECT_TRUE(at::equal(rank0[i].second, full[i].second)) << rank0[i].first;
     }
   });
   c10::SetCPUAllocator(c10::GetDefaultCPUAllocator(), /*priority=*/100);
