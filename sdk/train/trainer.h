@@ -7,10 +7,12 @@
 // Determinism: with the same config and seed, two CPU runs produce the same
 // losses bit for bit (model init, data order and math are all seeded).
 // Distributed: given a world communicator of N > 1 ranks (from `loom launch`),
+// the model is built on the meta device and each rank fills only its shards
+// (from HF init or model.path's safetensors: sharded construction),
 // parameters are FSDP/HSDP-sharded per parallel.* (dp_replicate x dp_shard),
 // each data rank reads its own rows, the loss is normalised by the global
 // label-token count, rank 0 writes the run store and the final model
-// (gathered from the shards). Any layout gives the one-process losses.
+// (gathered from the shards to rank 0 only). Any layout gives the one-process losses.
 #pragma once
 
 #include <ostream>
@@ -19,6 +21,7 @@
 #include "models/llm/llm_config.h"
 #include "parallel/comm/communicator.h"
 #include "sdk/config/train_config.h"
+#include "sdk/train/model_config.h"
 
 namespace loom::train {
 
@@ -29,9 +32,6 @@ struct TrainResult {
   double last_eval_loss = -1;  // -1: no evaluation ran
   std::string model_dir;       // the final HF model directory
 };
-
-// The architecture a config describes: model.path's config.json, or model.*.
-models::LlmConfig ModelConfigOf(const config::ModelConfig& model);
 
 // `world` may be null (one process).
 TrainResult RunTraining(const config::LoomConfig& cfg, std::ostream& log,
