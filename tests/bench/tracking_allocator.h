@@ -58,4 +58,27 @@ class TrackingAllocator final : public c10::Allocator {
 };
 inline TrackingAllocator* TrackingAllocator::instance = nullptr;
 
+// Tracks the process's CPU allocations for one scope of a test, then puts the
+// default allocator back (the tracker has no raw deleter, which oneDNN's bf16
+// kernels need, so tests keep it installed only while they measure). Tensors
+// allocated meanwhile free through the tracker whenever they die.
+class ScopedTracking {
+ public:
+  ScopedTracking() {
+    tracker_ = TrackingAllocator::instance;
+    if (tracker_) {
+      c10::SetCPUAllocator(tracker_, /*priority=*/100);
+    } else {
+      tracker_ = TrackingAllocator::Install();
+    }
+  }
+  ~ScopedTracking() { c10::SetCPUAllocator(c10::GetDefaultCPUAllocator(), /*priority=*/100); }
+  ScopedTracking(const ScopedTracking&) = delete;
+  ScopedTracking& operator=(const ScopedTracking&) = delete;
+  TrackingAllocator* operator->() const { return tracker_; }
+
+ private:
+  TrackingAllocator* tracker_;
+};
+
 }  // namespace loom::bench

@@ -319,14 +319,8 @@ INSTANTIATE_TEST_SUITE_P(
 // plus its largest shard (no full-unit temporaries), afterwards only its shards.
 TEST(FsdpShardingTest, ReleasesEachParameterAsItShards) {
   const Reference& ref = SingleProcess();
-  // Counts this process's CPU allocations while installed (only for this
-  // test: it has no raw deleter, which oneDNN's bf16 kernels need).
-  auto* tracker = bench::TrackingAllocator::instance;
-  if (tracker) {
-    c10::SetCPUAllocator(tracker, /*priority=*/100);
-  } else {
-    tracker = bench::TrackingAllocator::Install();
-  }
+  // Counts this process's CPU allocations for this test only.
+  bench::ScopedTracking tracker;
   const auto state = parallel::ParallelState::Create(2, {1, -1, 1, 1});
   // One rank shards at a time (the tracker counts the whole process), and
   // neither goes on until both have measured.
@@ -366,7 +360,6 @@ TEST(FsdpShardingTest, ReleasesEachParameterAsItShards) {
     const double loss = train::TrainStep(*model, *opt, MicroBatches(0, groups.dp->rank(), 2, 1), so).loss;
     EXPECT_LE(std::abs(loss - ref.losses[0]) / ref.losses[0], 1e-5);
   });
-  c10::SetCPUAllocator(c10::GetDefaultCPUAllocator(), /*priority=*/100);
 }
 
 }  // namespace

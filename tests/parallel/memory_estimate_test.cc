@@ -57,17 +57,14 @@ TEST_P(MemoryEstimateTest, ActivationEstimateIsWithin1point5xOfTheMeasuredPeak) 
   int64_t grad_bytes = 0;
   for (const auto& p : model->parameters()) grad_bytes += p.numel() * 4;
 
-  auto* tracker = bench::TrackingAllocator::instance;
-  if (tracker) {
-    c10::SetCPUAllocator(tracker, /*priority=*/100);
-  } else {
-    tracker = bench::TrackingAllocator::Install();
+  int64_t measured = 0;
+  {
+    bench::ScopedTracking tracker;
+    const int64_t before = tracker->live();
+    tracker->ResetPeak();
+    model->LossSum({ids, at::Tensor(), at::Tensor()}, labels, 512).backward();
+    measured = tracker->peak() - before - grad_bytes;
   }
-  const int64_t before = tracker->live();
-  tracker->ResetPeak();
-  model->LossSum({ids, at::Tensor(), at::Tensor()}, labels, 512).backward();
-  const int64_t measured = tracker->peak() - before - grad_bytes;
-  c10::SetCPUAllocator(c10::GetDefaultCPUAllocator(), /*priority=*/100);
 
   const auto state = parallel::ParallelState::Create(1, {});
   const auto estimate = parallel::EstimateMemory(config, state, tc.recompute, kTokens, 1);

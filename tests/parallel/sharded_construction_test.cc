@@ -93,12 +93,7 @@ std::vector<RankReport> ShardOnRanks(
     const Layout& layout, const models::LlmConfig& config,
     const std::function<std::unique_ptr<models::ParameterSource>(const models::DecoderLM&)>& make_source,
     const std::map<std::string, at::Tensor>& expected) {
-  auto* tracker = bench::TrackingAllocator::instance;
-  if (tracker) {
-    c10::SetCPUAllocator(tracker, /*priority=*/100);
-  } else {
-    tracker = bench::TrackingAllocator::Install();
-  }
+  bench::ScopedTracking tracker;
   const auto state =
       parallel::ParallelState::Create(layout.world, {layout.dp_replicate, layout.dp_shard, 1, layout.ep});
   std::vector<RankReport> reports(layout.world);
@@ -147,7 +142,6 @@ std::vector<RankReport> ShardOnRanks(
       EXPECT_TRUE(at::equal(rank0[i].second, full[i].second)) << rank0[i].first;
     }
   });
-  c10::SetCPUAllocator(c10::GetDefaultCPUAllocator(), /*priority=*/100);
   return reports;
 }
 
