@@ -4,25 +4,26 @@
 #include "ops/base/error.h"
 
 namespace loom::models {
+namespace {
 
-const std::vector<FamilyEntry>& Families() {
-  static const std::vector<FamilyEntry> families = [] {
-    const PlanSpec dense{"model.layers.*", {"model.embed_tokens.weight", "model.norm.weight", "lm_head.weight"},
-                         "model.layers.*.self_attn", ""};
-    const auto build = [](const nlohmann::json& j, const std::string& source) {
-      return std::make_shared<DecoderLM>(LlmConfigFromJson(j, source));
-    };
-    PlanSpec moe = dense;
-    moe.expert_param_pattern = "model.layers.*.mlp.experts.*";
-    return std::vector<FamilyEntry>{
-        {"llama", "Llama 2/3 dense decoder (GQA, RoPE incl. llama3 scaling)", dense, build},
-        {"qwen2", "Qwen2 / Qwen2.5 dense decoder (q/k/v biases)", dense, build},
-        {"qwen3", "Qwen3 dense decoder (qk-norm)", dense, build},
-        {"qwen3_moe", "Qwen3-MoE decoder (qk-norm; top-k routed SwiGLU experts, dropless)", moe, build},
-    };
+std::vector<FamilyEntry>& Table() {
+  static std::vector<FamilyEntry> families = [] {
+    std::vector<FamilyEntry> out;
+    for (const auto& f : LlmFamilies()) {
+      out.push_back({f.model_type, f.description, DecoderLM::FamilySpec(f.model_type),
+                     [](const nlohmann::json& j, const std::string& source, at::Device device) {
+                       return std::static_pointer_cast<TrainableModel>(
+                           std::make_shared<DecoderLM>(LlmConfigFromJson(j, source), device));
+                     }});
+    }
+    return out;
   }();
   return families;
 }
+
+}  // namespace
+
+const std::vector<FamilyEntry>& Families() { return Table(); }
 
 const FamilyEntry& FindFamily(const std::string& model_type) {
   std::string known;
@@ -31,6 +32,16 @@ const FamilyEntry& FindFamily(const std::string& model_type) {
     known += (known.empty() ? "" : ", ") + f.model_type;
   }
   throw ConfigError(ErrorWithFix("unknown model family '" + model_type + "'", "use one of: " + known));
+}
+
+void RegisterFamily(FamilyEntry entry) {
+  for (auto& f : Table()) {
+    if (f.model_type == entry.model_type) {
+      f = std::move(entry);
+      return;
+    }
+  }
+  Table().push_back(std::move(entry));
 }
 
 }  // namespace loom::models

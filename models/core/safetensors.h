@@ -45,11 +45,11 @@ class SafetensorsFile : public std::enable_shared_from_this<SafetensorsFile> {
   std::map<std::string, std::string> metadata_;
 };
 
-// All tensors of a checkpoint: a .safetensors file, or a directory holding
+// All tensors of a Hugging Face weights set: a .safetensors file, or a directory holding
 // model.safetensors or model.safetensors.index.json (+ shards).
-class Checkpoint {
+class SafetensorsFiles {
  public:
-  static Checkpoint Open(const std::string& file_or_dir);
+  static SafetensorsFiles Open(const std::string& file_or_dir);
   std::vector<std::string> Names() const;
   bool Has(const std::string& name) const { return where_.count(name) > 0; }
   at::Tensor Get(const std::string& name) const;  // ConfigError naming it if absent
@@ -66,7 +66,7 @@ void SaveSafetensors(const std::string& path,
 
 // Writes `dir`/model.safetensors, or shards of at most `max_shard_bytes` plus
 // model.safetensors.index.json when larger.
-void SaveCheckpoint(const std::string& dir,
+void SaveSafetensorsDir(const std::string& dir,
                     const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                     size_t max_shard_bytes = size_t{5} << 30);
 

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "models/llm/generate.h"
 #include "models/llm/moe_state_adapter.h"
 #include "models/llm/weight_sources.h"
 #include "ops/base/error.h"
@@ -101,7 +102,40 @@ DecoderBody::DecoderBody(const LlmConfig& c, const std::shared_ptr<MoeContext>& 
   norm = register_module("norm", std::make_shared<RmsNormModule>(c.hidden_size, c.rms_norm_eps, device));
 }
 
-DecoderLM::DecoderLM(const LlmConfig& config, at::Device device) : Module("DecoderLM"), config_(config) {
+PlanSpec DecoderLM::FamilySpec(const std::string& model_type) {
+  PlanSpec spec;
+  spec.fsdp_unit_pattern = "model.layers.*";
+  spec.root_params = {"model.embed_tokens.weight", "model.norm.weight", "lm_head.weight"};
+  spec.sp_attention_pattern = "model.layers.*.self_attn";
+  spec.selective_recompute_pattern = "model.layers.*.mlp";
+  if (model_type == "qwen3_moe") spec.expert_param_pattern = "model.layers.*.mlp.experts.*";
+  return spec;
+}
+
+PlanSpec DecoderLM::plan_spec() const {
+  PlanSpec spec = FamilySpec(config_.model_type);
+  spec.attention_heads = config_.num_attention_heads;
+  spec.kv_heads = config_.num_key_value_heads;
+  spec.num_experts = sparse_layers_.empty() ? 0 : config_.num_experts;
+  if (sparse_layers_.empty()) spec.expert_param_pattern.clear();
+  return spec;
+}
+
+void DecoderLM::SetExpertDispatcher(std::shared_ptr<ops::ExpertDispatcher> dispatcher) {
+  if (sparse_layers_.empty()) TrainableModel::SetExpertDispatcher(std::move(dispatcher));  // refuses
+  moe_->dispatcher = std::move(dispatcher);
+}
+
+std::vector<std::pair<std::string, at::Tensor>> DecoderLM::ToExportNames(
+    std::vector<std::pair<std::string, at::Tensor>> state) const {
+  return StackedExpertsToHf(std::move(state));
+}
+
+void DecoderLM::SaveExport(std::vector<std::pair<std::string, at::Tensor>> state, const std::string& dir) const {
+  SaveHfState(config_, std::move(state), dir);
+}
+
+DecoderLM::DecoderLM(const LlmConfig& config, at::Device device) : TrainableModel("DecoderLM"), config_(config) {
   config_.Validate("model config");
   moe_ = std::make_shared<MoeContext>();
   moe_->dispatcher = std::make_shared<ops::LocalExpertDispatcher>();
@@ -170,7 +204,7 @@ void DecoderLM::InitWeights(uint64_t seed) {
 }
 
 void DecoderLM::LoadFrom(const std::string& checkpoint) {
-  HfCheckpointSource source(checkpoint, ShapesOf(*this), config_.tie_word_embeddings);
+  HfWeightsSource source(checkpoint, ShapesOf(*this), config_.tie_word_embeddings);
   FillParameters(*this, source);
 }
 

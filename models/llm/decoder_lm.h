@@ -20,6 +20,7 @@
 
 #include "models/core/layers.h"
 #include "models/core/module.h"
+#include "models/core/trainable_model.h"
 #include "models/llm/llm_config.h"
 #include "models/llm/moe_block.h"
 #include "models/llm/router_stats.h"
@@ -28,12 +29,8 @@
 
 namespace loom::models {
 
-// What one forward needs besides the weights.
-struct DecoderInputs {
-  at::Tensor input_ids;     // (B, T) int64
-  at::Tensor position_ids;  // (B, T) int64; undefined = 0..T-1
-  at::Tensor doc_ids;       // (B, T) int64 packed-document ids (-1 padding); undefined = one doc
-};
+// What one forward needs besides the weights (ids, positions, documents).
+using DecoderInputs = ModelInputs;
 
 class RmsNormModule : public Module {
  public:
@@ -87,8 +84,12 @@ class DecoderBody : public Module {
   std::shared_ptr<RmsNormModule> norm;
 };
 
-class DecoderLM : public Module {
+class DecoderLM : public TrainableModel {
  public:
+  // The plan spec every decoder family shares (units model.layers.*, SP over
+  // self_attn, selective recompute of each MLP; qwen3_moe adds experts).
+  static PlanSpec FamilySpec(const std::string& model_type);
+
   // Parameters are built on `device`: zero-filled until InitWeights or
   // LoadFrom, or on at::kMeta with shapes only (sharded construction: FSDP
   // fills each rank's shards from a ParameterSource, models/llm/weight_sources.h).
@@ -105,9 +106,17 @@ class DecoderLM : public Module {
   // backward of the returned tensor also carries the gradient of
   // AuxLossCoef() * aux_loss() (see RouterStats). The returned value excludes
   // the aux loss: add AuxLoss() to report the training loss.
-  at::Tensor LossSum(const DecoderInputs& in, const at::Tensor& labels, int64_t chunk_size);
+  at::Tensor LossSum(const DecoderInputs& in, const at::Tensor& labels, int64_t chunk_size) override;
   // AuxLossCoef() * aux loss of the last LossSum (0 for dense models).
-  double AuxLoss() const;
+  double AuxLoss() const override;
+
+  PlanSpec plan_spec() const override;
+  std::string family() const override { return config_.model_type; }
+  int64_t NumParameters() const override { return config_.NumParameters(); }
+  std::vector<std::pair<std::string, at::Tensor>> ToExportNames(
+      std::vector<std::pair<std::string, at::Tensor>> state) const override;
+  // config.json + model.safetensors (fp32) that transformers loads.
+  void SaveExport(std::vector<std::pair<std::string, at::Tensor>> state, const std::string& dir) const override;
 
   // The output projection (V, C): lm_head, or the embedding when tied.
   at::Tensor OutputWeight() const;
@@ -115,19 +124,19 @@ class DecoderLM : public Module {
   // HF-initialised random weights: normal(0, initializer_range), norms 1,
   // biases 0 (HfInitSource).
   void InitWeights(uint64_t seed);
-  // Copies every parameter from a checkpoint (HfCheckpointSource: names must
+  // Copies every parameter from a checkpoint (HfWeightsSource: names must
   // match exactly; a missing or extra or mis-shaped tensor is a ConfigError
   // naming it).
   void LoadFrom(const std::string& checkpoint_file_or_dir);
-  // (name, tensor) pairs in HF naming, ready for SaveCheckpoint.
+  // (name, tensor) pairs in HF naming, ready for SaveSafetensors.
   std::vector<std::pair<std::string, at::Tensor>> StateForExport() const;
 
-  void SetAttentionBackend(std::shared_ptr<ops::AttentionBackend> backend) { attention_ = std::move(backend); }
+  void SetAttentionBackend(std::shared_ptr<ops::AttentionBackend> backend) override { attention_ = std::move(backend); }
   // How sparse layers reach their experts (default ops::LocalExpertDispatcher).
-  void SetExpertDispatcher(std::shared_ptr<ops::ExpertDispatcher> dispatcher) { moe_->dispatcher = std::move(dispatcher); }
-  // The router statistics of the last recorded forward; a parallel plan sets
-  // its `reduce` hook. Null for dense models.
-  RouterStats* router_stats() const { return moe_->stats.get(); }
+  void SetExpertDispatcher(std::shared_ptr<ops::ExpertDispatcher> dispatcher) override;
+  // The router statistics of the last recorded forward (local to this rank;
+  // the loss boundary sums them over ranks). Null for dense models.
+  RouterStats* router_stats() const override { return moe_->stats.get(); }
   // Decoder-layer index of each sparse layer, in order.
   const std::vector<int64_t>& sparse_layers() const { return sparse_layers_; }
 

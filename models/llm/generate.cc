@@ -34,7 +34,7 @@ void SaveHfState(const LlmConfig& config, std::vector<std::pair<std::string, at:
   std::filesystem::create_directories(dir);
   state = StackedExpertsToHf(std::move(state));  // FSDP's gathered state is stacked
   for (auto& [name, t] : state) t = t.to(dtype);
-  SaveCheckpoint(dir, state);
+  SaveSafetensorsDir(dir, state);
   auto json = LlmConfigToJson(config);
   json["torch_dtype"] = dtype == at::kBFloat16 ? "bfloat16" : "float32";
   std::ofstream(std::filesystem::path(dir) / "config.json") << json.dump(2) << "\n";

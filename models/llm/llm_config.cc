@@ -37,12 +37,35 @@ int64_t TokenId(const json& v) {
 
 }  // namespace
 
+const std::vector<LlmFamily>& LlmFamilies() {
+  static const std::vector<LlmFamily> families = {
+      {"qwen3", "Qwen3 dense decoder (qk-norm)"},
+      {"qwen2", "Qwen2 / Qwen2.5 dense decoder (q/k/v biases)"},
+      {"llama", "Llama 2/3 dense decoder (GQA, RoPE incl. llama3 scaling)"},
+      {"qwen3_moe", "Qwen3-MoE decoder (qk-norm; top-k routed SwiGLU experts, dropless)"},
+  };
+  return families;
+}
+
+bool IsLlmFamily(const std::string& model_type) {
+  for (const auto& f : LlmFamilies()) {
+    if (f.model_type == model_type) return true;
+  }
+  return false;
+}
+
+std::string LlmFamilyList() {
+  std::string out;
+  for (const auto& f : LlmFamilies()) out += (out.empty() ? "" : ", ") + f.model_type;
+  return out;
+}
+
 LlmConfig LlmConfigFromJson(const json& j, const std::string& source) {
   LlmConfig c;
   c.model_type = j.value("model_type", "");
-  if (c.model_type != "llama" && c.model_type != "qwen2" && c.model_type != "qwen3" && c.model_type != "qwen3_moe") {
+  if (!IsLlmFamily(c.model_type)) {
     Fail(source, "model_type '" + c.model_type + "' is not a decoder Loom implements",
-         "use a llama, qwen2, qwen3 or qwen3_moe checkpoint");
+         "use a checkpoint of one of: " + LlmFamilyList());
   }
   for (const auto& key : kRequired) {
     if (!j.contains(key)) Fail(source, "missing key '" + key + "'", "add it to config.json");

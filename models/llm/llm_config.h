@@ -61,6 +61,16 @@ struct LlmConfig {
   int64_t NumParameters() const;
 };
 
+// The decoder families Loom implements: the one list the registry, the
+// config schema (model.family) and config.json parsing use.
+struct LlmFamily {
+  std::string model_type;
+  std::string description;
+};
+const std::vector<LlmFamily>& LlmFamilies();
+bool IsLlmFamily(const std::string& model_type);
+std::string LlmFamilyList();  // "qwen3, qwen2, llama, qwen3_moe"
+
 LlmConfig LlmConfigFromJson(const nlohmann::json& j, const std::string& source);
 LlmConfig LoadLlmConfig(const std::string& config_json_path);
 nlohmann::json LlmConfigToJson(const LlmConfig& c);

@@ -1,6 +1,6 @@
 // The one mapping between Loom's stacked expert parameters and Hugging
 // Face's per-expert tensors. Every load and export path goes through it
-// (loading: HfCheckpointSource, models/llm/weight_sources.h).
+// (loading: HfWeightsSource, models/llm/weight_sources.h).
 //
 //   Loom   model.layers.{i}.mlp.experts.gate_proj          (E, I, C)
 //          model.layers.{i}.mlp.experts.up_proj            (E, I, C)

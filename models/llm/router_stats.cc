@@ -68,7 +68,18 @@ void RouterStats::Finish() {
   for (int64_t i = 0; i < num_layers_; ++i) {
     if (!recorded_[i]) throw Error("RouterStats: sparse layer " + std::to_string(i) + " did not record");
   }
-  if (reduce) reduce(totals_);
+  Evaluate();
+}
+
+void RouterStats::CompleteWith(RouterTotals reduced) {
+  if (!has_aux_) throw Error("RouterStats: CompleteWith before a recorded forward finished");
+  totals_ = std::move(reduced);
+  Evaluate();
+}
+
+void RouterStats::Evaluate() {
+  aux_ = 0;
+  grad_weights_ = at::Tensor();
   const double ntot = totals_.tokens.sum().item<double>();
   auto f = totals_.counts.sum(0).to(at::kDouble);  // (E)
   auto p = totals_.prob_sums.sum(0);               // (E)

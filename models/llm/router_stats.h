@@ -15,15 +15,19 @@
 // MoEAuxLossAutoScaler), reading the weights from this collector at backward
 // time. That keeps the aux gradient exact under activation recompute (the
 // layer's forward runs again inside backward; it must not record twice) and
-// under data / sequence / expert parallelism (`reduce` sums the statistics
-// over ranks before aux is evaluated; the model never communicates).
+// under data / sequence / expert parallelism: Finish evaluates aux from
+// this rank's statistics, and the loss boundary (sdk/train/train_step), after
+// the forward and before the backward, sums the totals over ranks and calls
+// CompleteWith, which re-evaluates aux and the gradient weights. The model
+// never communicates.
 //
 // Life cycle, per model forward (DecoderLM drives it):
 //   Begin(record)  clears everything; `record` only for the first forward of
 //                  a micro-batch (DecoderLM::LossSum), never for a recompute
 //                  re-run inside backward or for plain Logits/Hidden calls
 //   Record(...)    each sparse layer, while recording
-//   Finish()       applies `reduce`, computes aux and the gradient weights
+//   Finish()       computes aux and the gradient weights from local totals
+//   CompleteWith() (optional, before backward) the same from reduced totals
 // The aux loss is per micro-batch: equal to one process when the
 // micro-batching is the same. Not thread-safe (one forward at a time).
 #pragma once
@@ -55,9 +59,10 @@ class RouterStats : public torch::CustomClassHolder {
   void Record(int64_t index, const at::Tensor& counts, const at::Tensor& prob_sums, int64_t tokens);
   void Finish();
 
-  // Hook for parallel plans: sums the totals over the ranks that hold
-  // distinct tokens of the same step (default: identity, one process).
-  std::function<void(RouterTotals&)> reduce;
+  // Replaces the totals of the last recorded forward with `reduced` (summed
+  // over every rank holding distinct tokens of the step) and re-evaluates
+  // aux and the gradient weights. Call after Finish, before backward.
+  void CompleteWith(RouterTotals reduced);
 
   // Multiplies the aux gradient (not aux_loss()): a train step over n
   // micro-batches sets 1/n, its loss being the mean of their aux losses.
@@ -70,13 +75,14 @@ class RouterStats : public torch::CustomClassHolder {
   // After Finish of a recorded forward: true, and the values below are set.
   bool has_aux() const { return has_aux_; }
   double aux_loss() const { return aux_; }         // unweighted aux (times coef in the loss)
-  const RouterTotals& totals() const { return totals_; }  // reduced
+  const RouterTotals& totals() const { return totals_; }  // local, or reduced after CompleteWith
   // grad_scale * coef * E * F / Ntot^2 (E) fp32: the aux gradient with
   // respect to any sparse layer's prob sums; undefined when there is none.
   // Read when the backward runs, so a scale set after the forward applies.
   at::Tensor grad_weights() const;
 
  private:
+  void Evaluate();  // aux and grad weights from totals_
   int64_t num_layers_, num_experts_;
   double coef_;
   double grad_scale_ = 1.0;

@@ -77,9 +77,9 @@ void HfInitSource::Fill(const std::string& name, at::IntArrayRef shape, int64_t 
   }
 }
 
-HfCheckpointSource::HfCheckpointSource(const std::string& file_or_dir, const ParameterShapes& model,
+HfWeightsSource::HfWeightsSource(const std::string& file_or_dir, const ParameterShapes& model,
                                        bool tied_embeddings)
-    : source_(file_or_dir), checkpoint_(Checkpoint::Open(file_or_dir)) {
+    : source_(file_or_dir), checkpoint_(SafetensorsFiles::Open(file_or_dir)) {
   std::set<std::string> unused;
   for (const auto& n : checkpoint_.Names()) unused.insert(n);
   for (const auto& [name, shape] : model) {
@@ -115,7 +115,7 @@ HfCheckpointSource::HfCheckpointSource(const std::string& file_or_dir, const Par
   }
 }
 
-void HfCheckpointSource::CopySlice(const std::string& tensor_name, int64_t begin, at::Tensor dst) {
+void HfWeightsSource::CopySlice(const std::string& tensor_name, int64_t begin, at::Tensor dst) {
   if (dst.numel() == 0) return;
   // A view of the mapping: only the pages of the slice are read by the copy.
   auto src = checkpoint_.Get(tensor_name).view({-1}).slice(0, begin, begin + dst.numel());
@@ -123,7 +123,7 @@ void HfCheckpointSource::CopySlice(const std::string& tensor_name, int64_t begin
   bytes_read_ += src.numel() * src.element_size();
 }
 
-void HfCheckpointSource::Fill(const std::string& name, at::IntArrayRef shape, int64_t begin, at::Tensor dst) {
+void HfWeightsSource::Fill(const std::string& name, at::IntArrayRef shape, int64_t begin, at::Tensor dst) {
   torch::NoGradGuard no_grad;
   if (!IsStackedExpertName(name)) {
     CopySlice(name, begin, dst);

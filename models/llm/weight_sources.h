@@ -45,21 +45,21 @@ using ParameterShapes = std::vector<std::pair<std::string, std::vector<int64_t>>
 // index) read slice by slice from the memory map: a rank touches only the
 // bytes of its slices. Stacked expert parameters read HF's per-expert tensors
 // (models/llm/moe_state_adapter.h). Any dtype is converted on copy.
-class HfCheckpointSource : public ParameterSource {
+class HfWeightsSource : public ParameterSource {
  public:
   // Checks names and shapes against `model` from the headers alone (no data
   // read): a missing, extra or mis-shaped tensor is a ConfigError naming it
   // and the fix. `tied_embeddings`: HF may also store lm_head.weight.
-  HfCheckpointSource(const std::string& file_or_dir, const ParameterShapes& model, bool tied_embeddings);
+  HfWeightsSource(const std::string& file_or_dir, const ParameterShapes& model, bool tied_embeddings);
   void Fill(const std::string& name, at::IntArrayRef shape, int64_t begin, at::Tensor dst) override;
-  // Checkpoint bytes copied so far (in the checkpoint's dtype).
+  // Bytes copied from the safetensors files so far (in the checkpoint's dtype).
   int64_t bytes_read() const { return bytes_read_; }
 
  private:
   // Copies elements [begin, begin + dst.numel()) of `tensor_name` into dst.
   void CopySlice(const std::string& tensor_name, int64_t begin, at::Tensor dst);
   std::string source_;
-  Checkpoint checkpoint_;
+  SafetensorsFiles checkpoint_;
   int64_t bytes_read_ = 0;
 };
 

@@ -28,13 +28,14 @@ at::Tensor ExpertParallelDispatcher::Compute(const at::Tensor& x, const at::Tens
 }
 
 void SumRouterStatsOver(models::RouterStats* stats, const comm::CommunicatorPtr& tokens) {
-  if (!stats || !tokens || tokens->size() == 1) return;
-  stats->reduce = [tokens](models::RouterTotals& t) {
-    for (at::Tensor* x : {&t.counts, &t.prob_sums, &t.tokens}) {
-      *x = x->contiguous();
-      tokens->AllReduce(*x)->Wait();
-    }
-  };
+  if (!stats || !stats->has_aux() || !tokens || tokens->size() == 1) return;
+  models::RouterTotals t;
+  for (auto [dst, src] : {std::pair{&t.counts, &stats->totals().counts}, {&t.prob_sums, &stats->totals().prob_sums},
+                          {&t.tokens, &stats->totals().tokens}}) {
+    *dst = src->clone().contiguous();
+    tokens->AllReduce(*dst)->Wait();
+  }
+  stats->CompleteWith(std::move(t));
 }
 
 }  // namespace loom::parallel

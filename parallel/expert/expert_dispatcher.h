@@ -1,8 +1,7 @@
 // The expert-parallel plan's pieces that plug into a MoE model without
 // changing it: the all-to-all dispatcher (installed with
-// DecoderLM::SetExpertDispatcher) and the router-statistics reduction
-// (installed on DecoderLM::router_stats()->reduce) that makes the
-// load-balancing loss global.
+// TrainableModel::SetExpertDispatcher) and the router-statistics reduction
+// the loss boundary runs to make the load-balancing loss global.
 #pragma once
 
 #include "models/llm/router_stats.h"
@@ -25,9 +24,11 @@ class ExpertParallelDispatcher : public ops::ExpertDispatcher {
   ExpertParallelOptions options_;
 };
 
-// Sets `stats->reduce` to sum the router totals over `tokens` (every rank
-// that holds distinct tokens of the step), so the aux loss and its gradient
-// equal one process's. No-op for a null `stats` (dense model).
+// Sums the router totals of the last recorded forward over `tokens` (every
+// rank that holds distinct tokens of the step) and completes `stats` with
+// them, so the aux loss and its gradient equal one process's. Collective;
+// called at the loss boundary between forward and backward (never from the
+// model). No-op for a null `stats` (dense model) or one rank.
 void SumRouterStatsOver(models::RouterStats* stats, const comm::CommunicatorPtr& tokens);
 
 }  // namespace loom::parallel

@@ -13,16 +13,9 @@
 #include <torch/csrc/autograd/variable.h>
 
 #include "models/core/parameter_source.h"
-#include "models/llm/moe_state_adapter.h"
 #include "ops/base/error.h"
 
 namespace loom::parallel {
-
-at::ScalarType ParseFsdpDtype(const std::string& name, const std::string& key) {
-  if (name == "fp32") return at::kFloat;
-  if (name == "bf16") return at::kBFloat16;
-  throw ConfigError(ErrorWithFix(key + " '" + name + "' is not a supported dtype", "use fp32 or bf16"));
-}
 
 struct FsdpModel::Unit {
   std::string name;
@@ -38,6 +31,8 @@ struct FsdpModel::Unit {
   at::Tensor shard;  // (padded / N) fp32 leaf on the shard device: what the optimizer updates
   at::Tensor full;   // (padded) gathered buffer, param_dtype on the compute device; storage freed between uses
   int pending = 0;   // parameter gradients still to arrive in this backward
+  bool forwarded = false;  // a forward with grad mode ran since its last reduce-scatter
+  bool ready = false;      // gradients complete, reduce-scatter not yet issued
   comm::CommunicatorPtr comm;
   const FsdpOptions* options = nullptr;
   FsdpStats* stats = nullptr;
@@ -93,6 +88,7 @@ struct FsdpModel::Unit {
       params[i].set_data(full.slice(0, offsets[i], offsets[i] + numels[i]).view(shapes[i]));
     }
     pending = static_cast<int>(params.size());
+    if (at::GradMode::is_enabled()) forwarded = true;
   }
   // Releases the buffer's memory; autograd's saved views keep the (empty) storage.
   void Free() {
@@ -159,10 +155,10 @@ struct FsdpModel::Unit {
 };
 
 // The units gathered together: the root's (on the model's forward) or one
-// decoder layer's (matrices and vectors).
+// group of unit modules' (matrices and vectors).
 struct FsdpModel::Block {
-  models::Module* module = nullptr;  // its first decoder layer (pre-hook: gather); null for the root
-  models::Module* last = nullptr;    // its last decoder layer (post-hook: free, hook the backward)
+  models::Module* module = nullptr;  // its first unit module (pre-hook: gather); null for the root
+  models::Module* last = nullptr;    // its last unit module (post-hook: free, hook the backward)
   std::vector<Unit*> units;
   bool regather_wanted = false;  // freed after forward; its backward will re-gather
 };
@@ -182,7 +178,7 @@ struct GradArrived : torch::autograd::PostAccumulateGradHook {
 
 }  // namespace
 
-FsdpModel::FsdpModel(std::shared_ptr<models::DecoderLM> model, const ProcessGroups& groups, FsdpOptions options,
+FsdpModel::FsdpModel(std::shared_ptr<models::TrainableModel> model, const ProcessGroups& groups, FsdpOptions options,
                      models::ParameterSource* source)
     : model_(std::move(model)), groups_(groups), options_(options) {
   for (auto [dtype, key] : {std::pair{options_.param_dtype, "param_dtype"}, {options_.reduce_dtype, "reduce_dtype"}}) {
@@ -203,37 +199,51 @@ FsdpModel::FsdpModel(std::shared_ptr<models::DecoderLM> model, const ProcessGrou
 }
 
 void FsdpModel::GroupIntoUnits() {
+  const models::PlanSpec spec = model_->plan_spec();
   // Parameter name of each tensor, and which unit owns it (root by default).
   std::map<const void*, std::string> name_of;
   for (const auto& p : model_->named_parameters()) name_of[p.value().unsafeGetTensorImpl()] = p.key();
-  // Owners: the root and each group of layers_per_unit consecutive decoder
-  // layers, in forward order. Each owner's parameters form two units,
+  // The unit modules the spec names, in registration (= forward) order.
+  std::vector<std::pair<std::string, models::Module*>> unit_modules;
+  for (const auto& m : model_->named_modules("", /*include_self=*/false)) {
+    if (!models::MatchesPattern(spec.fsdp_unit_pattern, m.key())) continue;
+    auto* module = dynamic_cast<models::Module*>(m.value().get());
+    if (!module) {
+      throw Error("FSDP: unit '" + m.key() + "' (PlanSpec fsdp_unit_pattern '" + spec.fsdp_unit_pattern +
+                  "') is not a loom::models::Module, so it has no hook points; derive it from models::Module");
+    }
+    unit_modules.emplace_back(m.key(), module);
+  }
+  // Owners: the root and each group of layers_per_unit consecutive unit
+  // modules, in forward order. Each owner's parameters form two units,
   // matrices (weight decay) and vectors (no decay), so the optimizer can
   // treat the flat shards as AdamW param groups.
-  const auto& layers = model_->model->layers;
   const size_t per_unit = static_cast<size_t>(options_.layers_per_unit);
   blocks_.push_back(std::make_unique<Block>());  // the root
   std::vector<std::string> owner_names{"root"};
   std::map<const void*, size_t> owner_of;
-  for (size_t i = 0; i < layers.size(); ++i) {
+  for (size_t i = 0; i < unit_modules.size(); ++i) {
     if (i % per_unit == 0) {
       blocks_.push_back(std::make_unique<Block>());
-      blocks_.back()->module = layers[i].get();
-      const size_t last = std::min(layers.size(), i + per_unit) - 1;
-      owner_names.push_back("model.layers." + std::to_string(i) + (last > i ? "-" + std::to_string(last) : ""));
+      blocks_.back()->module = unit_modules[i].second;
+      const size_t last = std::min(unit_modules.size(), i + per_unit) - 1;
+      const std::string& last_name = unit_modules[last].first;
+      owner_names.push_back(unit_modules[i].first +
+                            (last > i ? "-" + last_name.substr(last_name.rfind('.') + 1) : ""));
     }
-    blocks_.back()->last = layers[i].get();
-    for (auto& p : layers[i]->parameters()) owner_of[p.unsafeGetTensorImpl()] = blocks_.size() - 1;
+    blocks_.back()->last = unit_modules[i].second;
+    for (auto& p : unit_modules[i].second->parameters()) owner_of[p.unsafeGetTensorImpl()] = blocks_.size() - 1;
   }
-  // With expert parallelism, each layer's stacked expert weights form a third
-  // unit: only this ep rank's experts, sharded over expert_fsdp.
+  // With expert parallelism, each block's stacked expert weights (the
+  // spec's expert_param_pattern) form a third unit: only this ep rank's
+  // experts, sharded over expert_fsdp.
   const bool expert_parallel = groups_.ep && groups_.ep->size() > 1;
   std::map<std::pair<size_t, int>, Unit*> unit_of;
   for (auto& p : model_->parameters()) {
     const void* key = p.unsafeGetTensorImpl();
     const size_t o = owner_of.count(key) ? owner_of[key] : 0;
     const bool decay = p.dim() >= 2;
-    const bool expert = expert_parallel && models::IsStackedExpertName(name_of[key]);
+    const bool expert = expert_parallel && models::MatchesPattern(spec.expert_param_pattern, name_of[key]);
     Unit*& u = unit_of[{o, expert ? 2 : static_cast<int>(decay)}];
     if (!u) {
       units_.push_back(std::make_unique<Unit>());
@@ -247,6 +257,11 @@ void FsdpModel::GroupIntoUnits() {
     u->params.push_back(p);
     u->names.push_back(name_of[key]);
   }
+  // One reduce order for every rank: the backward's (blocks in reverse), the root last.
+  for (size_t b = blocks_.size(); b-- > 1;) {
+    for (auto* u : blocks_[b]->units) reduce_order_.push_back(u);
+  }
+  for (auto* u : blocks_[0]->units) reduce_order_.push_back(u);
 }
 
 void FsdpModel::LayOutShards() {
@@ -349,19 +364,21 @@ void FsdpModel::InstallHooks() {
       for (auto* u : block->units) u->FinishForward();
     };
     if (!block->module) {
-      model_->AddPreHook(pre);
+      hooks_.emplace_back(model_.get(), model_->AddPreHook(pre));
       continue;
     }
-    block->module->AddPreHook(pre);
+    hooks_.emplace_back(block->module, block->module->AddPreHook(pre));
     if (!options_.reshard_after_forward) continue;
-    block->last->AddPostHook([block, prev, prefetch](models::Module&, const at::Tensor& out) {
+    hooks_.emplace_back(block->last, block->last->AddPostHook([this, block, prev, prefetch](models::Module&,
+                                                                                         const at::Tensor& out) {
       for (auto* u : block->units) u->Free();
       block->regather_wanted = false;
       if (!out.requires_grad()) return out;
       block->regather_wanted = true;
       // Runs when the gradient w.r.t. this block's output is ready: before
       // its own backward, which needs its parameters again.
-      out.register_hook([block, prev, prefetch](const at::Tensor& grad) {
+      out.register_hook([this, block, prev, prefetch](const at::Tensor& grad) {
+        QueueFinishBackward();
         for (auto* u : block->units) u->BeginBackward();
         block->regather_wanted = false;
         if (prefetch && prev && prev->regather_wanted) {
@@ -371,27 +388,51 @@ void FsdpModel::InstallHooks() {
         return grad;
       });
       return out;
-    });
+    }));
   }
 }
 
 void FsdpModel::GradientsComplete(Unit* unit) {
-  unit->StartReduceScatter();
-  if (!reducing_.empty()) ++stats_.reduces_overlapped;
-  reducing_.push_back(unit);
-  // At most two reduce-scatters in flight (bounds the flat gradient buffers).
-  while (reducing_.size() > 2) {
-    reducing_.front()->FinishReduceScatter();
-    reducing_.pop_front();
+  unit->ready = true;
+  QueueFinishBackward();
+  IssueReduceScatters(/*flush=*/false);
+}
+
+void FsdpModel::QueueFinishBackward() {
+  if (finish_queued_) return;  // once per backward: the rest complete when it ends
+  finish_queued_ = true;
+  torch::autograd::Engine::get_default_engine().queue_callback([this] { FinishBackward(); });
+}
+
+void FsdpModel::IssueReduceScatters(bool flush) {
+  while (next_reduce_ < reduce_order_.size()) {
+    Unit* u = reduce_order_[next_reduce_];
+    if (!u->ready && !(flush && u->forwarded)) {
+      if (!flush) break;  // later units wait for this one: the order is the same on every rank
+      ++next_reduce_;     // no forward ran through it: nothing to reduce
+      continue;
+    }
+    u->StartReduceScatter();  // gradients that never came are zeros
+    u->ready = false, u->forwarded = false, u->pending = 0;
+    if (!reducing_.empty()) ++stats_.reduces_overlapped;
+    reducing_.push_back(u);
+    ++next_reduce_;
+    // At most two reduce-scatters in flight (bounds the flat gradient buffers).
+    while (reducing_.size() > 2) {
+      reducing_.front()->FinishReduceScatter();
+      reducing_.pop_front();
+    }
   }
-  if (!drain_queued_) {  // the rest complete when this backward ends
-    drain_queued_ = true;
-    torch::autograd::Engine::get_default_engine().queue_callback([this] { DrainReduceScatters(); });
-  }
+  if (flush) next_reduce_ = 0;
+}
+
+void FsdpModel::FinishBackward() {
+  finish_queued_ = false;
+  IssueReduceScatters(/*flush=*/true);
+  DrainReduceScatters();
 }
 
 void FsdpModel::DrainReduceScatters() {
-  drain_queued_ = false;
   while (!reducing_.empty()) {
     reducing_.front()->FinishReduceScatter();
     reducing_.pop_front();
@@ -405,10 +446,9 @@ FsdpModel::~FsdpModel() {
       u->FinishReduceScatter();
     } catch (...) {  // a failed collective was already reported where it mattered
     }
-    if (u->module) u->module->ClearHooks();
     for (auto& p : u->params) torch::autograd::impl::set_post_acc_grad_hooks(p, nullptr);
   }
-  model_->ClearHooks();
+  for (auto& [module, id] : hooks_) module->RemoveHook(id);
 }
 
 at::Device FsdpModel::ShardDevice() const { return options_.offload ? at::Device(at::kCPU) : options_.device; }
@@ -477,6 +517,12 @@ std::vector<std::pair<std::string, at::Tensor>> FsdpModel::GatherFullState(bool 
     }
   }
   return state;
+}
+
+std::vector<FsdpModel::UnitView> FsdpModel::Units() const {
+  std::vector<UnitView> out;
+  for (const auto& u : units_) out.push_back({u->name, u->numel, u->padded, u->comm->rank(), u->comm->size(), u->shard});
+  return out;
 }
 
 int64_t FsdpModel::ShardBytes() const {

@@ -1,9 +1,10 @@
 // FSDP / HSDP: parameters sharded over the fsdp group, gathered unit by unit.
 //
-// A unit is one decoder layer (the family's plan spec) or
-// FsdpOptions::layers_per_unit consecutive layers; the root unit holds every
-// parameter outside the units (embeddings, final
-// norm, head). Per unit, all parameters are flattened (fp32) and padded to a
+// Applies to any models::TrainableModel through its PlanSpec: a unit is each
+// module matching spec.fsdp_unit_pattern (e.g. one decoder layer), or
+// FsdpOptions::layers_per_unit consecutive ones; the root unit holds every
+// parameter outside the units (embeddings, final norm, head), hooked on the
+// model's own forward. Per unit, all parameters are flattened (fp32) and padded to a
 // multiple of the group size N; rank r keeps elements [r*S, (r+1)*S) as its
 // shard: the optimizer's parameter (fp32 master).
 //
@@ -20,7 +21,13 @@
 //             (reduce_dtype) and their reduce-scatter (sum) issued, which
 //             overlaps the next unit's backward (at most two in flight); each
 //             is accumulated into the fp32 shard's .grad when a later one
-//             starts or when the backward ends
+//             starts or when the backward ends. Reduce-scatters are issued in
+//             one fixed order on every rank (the reverse of the forward, the
+//             root last): a unit complete early waits for those before it.
+//             A parameter that gets no gradient on some rank (an unused
+//             branch, a frozen path) is flushed as zeros when the backward
+//             ends, so no rank waits for it and every rank issues the same
+//             collectives in the same order.
 //   step      FinishGradients (HSDP: all-reduce shard grads across
 //             dp_replicate, in reduce_dtype), ClipGradNorm (global norm over shards), then the
 //             optimizer updates shards in place (on the CPU with offload)
@@ -43,7 +50,7 @@
 #include <c10/core/ScalarType.h>
 
 #include "models/core/parameter_source.h"
-#include "models/llm/decoder_lm.h"
+#include "models/core/trainable_model.h"
 #include "parallel/mesh/process_groups.h"
 
 namespace loom::parallel {
@@ -86,10 +93,6 @@ struct FsdpStats {
   int64_t bytes_to_host = 0;         // offload: gradient bytes copied back
 };
 
-// "fp32" | "bf16" -> dtype; anything else throws ConfigError naming `key`
-// and the allowed values.
-at::ScalarType ParseFsdpDtype(const std::string& name, const std::string& key);
-
 class FsdpModel {
  public:
   // Shards `model` over groups.fsdp; groups.dp_replicate > 1 makes it HSDP.
@@ -98,11 +101,13 @@ class FsdpModel {
   // reads or generates only its slices, models/llm/weight_sources.h), else
   // from the model's own parameters (initialised identically on every rank).
   // Either way the model's parameters hold no storage afterwards.
-  FsdpModel(std::shared_ptr<models::DecoderLM> model, const ProcessGroups& groups, FsdpOptions options = {},
+  FsdpModel(std::shared_ptr<models::TrainableModel> model, const ProcessGroups& groups, FsdpOptions options = {},
             models::ParameterSource* source = nullptr);
+  // Waits for collectives in flight and removes exactly the hooks this
+  // object installed (other executors' hooks and wrappers stay).
   ~FsdpModel();
 
-  models::DecoderLM& model() { return *model_; }
+  models::TrainableModel& model() { return *model_; }
   const FsdpOptions& options() const { return options_; }
   const FsdpStats& stats() const { return stats_; }
   // Where the shards, their gradients and the optimizer state live.
@@ -123,6 +128,16 @@ class FsdpModel {
   // Bytes of sharded state this rank holds (parameters; x2 with grads).
   int64_t ShardBytes() const;
 
+  // One unit's layout on this rank: `numel` real elements padded to
+  // `padded` (a multiple of the group size); `shard` is (padded / N) and its
+  // elements past numel - rank * (padded / N) are padding (always zero).
+  struct UnitView {
+    std::string name;
+    int64_t numel = 0, padded = 0, group_rank = 0, group_size = 1;
+    at::Tensor shard;
+  };
+  std::vector<UnitView> Units() const;
+
   struct Unit;
   struct Block;
 
@@ -131,6 +146,14 @@ class FsdpModel {
   // reduce-scatter; older ones finish as newer start, the rest when the
   // backward ends (an autograd-engine callback) or at FinishGradients.
   void GradientsComplete(Unit* unit);
+  // Issues, in reduce order, every unit whose gradients are complete (with
+  // `flush`, also those whose forward ran but whose gradients never all
+  // came: their missing gradients count as zero), then bounds the number in flight.
+  void IssueReduceScatters(bool flush);
+  // End of a backward (an autograd-engine callback): flush, then wait for all.
+  void FinishBackward();
+  void QueueFinishBackward();
+  // Waits for the reduce-scatters in flight.
   void DrainReduceScatters();
   // Construction, in order: the units and blocks (which parameters gather
   // together), each unit's flat layout, the shards' values (from `source` or
@@ -140,7 +163,7 @@ class FsdpModel {
   void FillShards(models::ParameterSource* source);
   void InstallHooks();
 
-  std::shared_ptr<models::DecoderLM> model_;
+  std::shared_ptr<models::TrainableModel> model_;
   ProcessGroups groups_;
   FsdpOptions options_;
   FsdpStats stats_;
@@ -148,7 +171,11 @@ class FsdpModel {
   // Gather order: blocks_[0] the root, then one per decoder layer.
   std::vector<std::unique_ptr<Block>> blocks_;
   std::deque<Unit*> reducing_;  // reduce-scatters in flight, oldest first
-  bool drain_queued_ = false;
+  std::vector<Unit*> reduce_order_;  // blocks in reverse, the root's units last
+  size_t next_reduce_ = 0;           // in reduce_order_, for the backward running now
+  bool finish_queued_ = false;
+  // Every hook this object installed, removed by the destructor.
+  std::vector<std::pair<models::Module*, models::Module::HookId>> hooks_;
 };
 
 }  // namespace loom::parallel

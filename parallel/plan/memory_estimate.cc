@@ -1,21 +1,12 @@
+#include "models/llm/decoder_lm.h"
 #include "parallel/plan/memory_estimate.h"
 
 #include <algorithm>
 #include <cstdio>
 
+#include "ops/base/format.h"
+
 namespace loom::parallel {
-namespace {
-
-std::string Bytes(int64_t b) {
-  char buf[32];
-  const double v = static_cast<double>(b);
-  if (v >= 1e9) std::snprintf(buf, sizeof(buf), "%.2f GB", v / 1e9);
-  else if (v >= 1e6) std::snprintf(buf, sizeof(buf), "%.1f MB", v / 1e6);
-  else std::snprintf(buf, sizeof(buf), "%.1f kB", v / 1e3);
-  return buf;
-}
-
-}  // namespace
 
 MemoryEstimate EstimateMemory(const models::LlmConfig& c, const ParallelState& state, RecomputePolicy recompute,
                               int64_t seq_len, int64_t rows_per_rank, int64_t layers_per_unit) {
@@ -63,15 +54,26 @@ MemoryEstimate EstimateMemory(const models::LlmConfig& c, const ParallelState& s
   return e;
 }
 
+nlohmann::json EstimateToJson(const MemoryEstimate& e) {
+  return {{"parameters", e.parameters},
+          {"param_bytes", e.param_bytes},
+          {"grad_bytes", e.grad_bytes},
+          {"optimizer_bytes", e.optimizer_bytes},
+          {"gathered_unit_bytes", e.gathered_unit_bytes},
+          {"activation_bytes_per_token", e.activation_bytes_per_token},
+          {"activation_bytes", e.activation_bytes},
+          {"total_bytes", e.total_bytes}};
+}
+
 std::string DescribeEstimate(const MemoryEstimate& e) {
   std::string s;
   s += "  parameters           " + std::to_string(e.parameters) + "\n";
-  s += "  sharded parameters   " + Bytes(e.param_bytes) + " (fp32 master shard)\n";
-  s += "  sharded gradients    " + Bytes(e.grad_bytes) + "\n";
-  s += "  AdamW state          " + Bytes(e.optimizer_bytes) + "\n";
-  s += "  largest unit gathered " + Bytes(e.gathered_unit_bytes) + " (parameters + gradients in flight)\n";
-  s += "  activations          ~" + Bytes(e.activation_bytes) + " (~" + Bytes(e.activation_bytes_per_token) + " per token)\n";
-  s += "  total per rank       ~" + Bytes(e.total_bytes) + "\n";
+  s += "  sharded parameters   " + FormatBytes(e.param_bytes) + " (fp32 master shard)\n";
+  s += "  sharded gradients    " + FormatBytes(e.grad_bytes) + "\n";
+  s += "  AdamW state          " + FormatBytes(e.optimizer_bytes) + "\n";
+  s += "  largest unit gathered " + FormatBytes(e.gathered_unit_bytes) + " (parameters + gradients in flight)\n";
+  s += "  activations          ~" + FormatBytes(e.activation_bytes) + " (~" + FormatBytes(e.activation_bytes_per_token) + " per token)\n";
+  s += "  total per rank       ~" + FormatBytes(e.total_bytes) + "\n";
   return s;
 }
 

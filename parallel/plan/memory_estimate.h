@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "models/llm/llm_config.h"
 #include "parallel/mesh/parallel_state.h"
 #include "parallel/recompute/recompute.h"
@@ -38,5 +40,6 @@ MemoryEstimate EstimateMemory(const models::LlmConfig& model, const ParallelStat
                               int64_t layers_per_unit = 1);
 
 std::string DescribeEstimate(const MemoryEstimate& e);
+nlohmann::json EstimateToJson(const MemoryEstimate& e);  // every field, in bytes
 
 }  // namespace loom::parallel

@@ -39,7 +39,7 @@ struct CheckpointFn : torch::autograd::Function<CheckpointFn> {
 
 }  // namespace
 
-at::Tensor Checkpoint(const models::Module::Body& body, const at::Tensor& input) {
+at::Tensor RecomputeInBackward(const models::Module::Body& body, const at::Tensor& input) {
   if (!torch::GradMode::is_enabled()) return body(input);
   return CheckpointFn::apply(input, c10::IValue::make_capsule(c10::make_intrusive<BodyHolder>(body)));
 }
@@ -51,17 +51,44 @@ RecomputePolicy ParseRecomputePolicy(const std::string& name) {
   throw ConfigError(ErrorWithFix("unknown recompute policy '" + name + "'", "use none, full or selective"));
 }
 
-void ApplyRecompute(models::DecoderLM& model, RecomputePolicy policy) {
-  if (policy == RecomputePolicy::kNone) return;
+namespace {
+
+std::vector<models::Module*> Matching(models::TrainableModel& model, const std::string& pattern) {
+  std::vector<models::Module*> out;
+  for (const auto& m : model.named_modules("", /*include_self=*/false)) {
+    if (!models::MatchesPattern(pattern, m.key())) continue;
+    auto* module = dynamic_cast<models::Module*>(m.value().get());
+    if (!module) throw Error("recompute: '" + m.key() + "' is not a loom::models::Module (no wrapper point)");
+    out.push_back(module);
+  }
+  return out;
+}
+
+}  // namespace
+
+int ApplyRecompute(models::TrainableModel& model, RecomputePolicy policy) {
+  if (policy == RecomputePolicy::kNone) return 0;
+  const models::PlanSpec spec = model.plan_spec();
+  const std::string& pattern =
+      policy == RecomputePolicy::kFull ? spec.fsdp_unit_pattern : spec.selective_recompute_pattern;
+  const auto modules = Matching(model, pattern);
+  if (modules.empty()) {
+    throw ConfigError(ErrorWithFix(std::string("parallel.recompute ") +
+                                       (policy == RecomputePolicy::kFull ? "full" : "selective") + ": " +
+                                       model.family() + "'s plan spec names no module for it (pattern '" + pattern + "')",
+                                   "use another parallel.recompute policy"));
+  }
   const models::Module::Wrapper wrap = [](models::Module&, const models::Module::Body& body, const at::Tensor& x) {
-    return Checkpoint(body, x);
+    return RecomputeInBackward(body, x);
   };
-  for (auto& layer : model.model->layers) {
-    if (policy == RecomputePolicy::kFull) {
-      layer->SetWrapper(wrap);
-    } else {
-      layer->mlp->SetWrapper(wrap);
-    }
+  for (auto* m : modules) m->SetWrapper(wrap);
+  return static_cast<int>(modules.size());
+}
+
+void RemoveRecompute(models::TrainableModel& model) {
+  const models::PlanSpec spec = model.plan_spec();
+  for (const auto* pattern : {&spec.fsdp_unit_pattern, &spec.selective_recompute_pattern}) {
+    for (auto* m : Matching(model, *pattern)) m->ClearWrapper();
   }
 }
 

@@ -1,9 +1,10 @@
 // Activation recompute (checkpointing) applied from outside the model.
 //
-//   kFull       each decoder layer keeps only its input; its forward runs
-//               again inside backward (per-unit activation checkpointing)
-//   kSelective  only each layer's MLP is recomputed: its (T x intermediate)
-//               activations are the largest a layer makes, its recompute cheap
+//   kFull       each unit (PlanSpec fsdp_unit_pattern, e.g. a decoder layer)
+//               keeps only its input; its forward runs again inside backward
+//   kSelective  only the spec's selective_recompute_pattern modules (an
+//               LLM's MLPs: the largest activations a layer makes, cheap to
+//               redo) are recomputed
 //
 // Implemented as a models::Module wrapper: the body runs under no_grad in
 // forward; backward re-runs it with grad enabled and back-propagates through
@@ -13,7 +14,7 @@
 
 #include <string>
 
-#include "models/llm/decoder_lm.h"
+#include "models/core/trainable_model.h"
 
 namespace loom::parallel {
 
@@ -21,9 +22,13 @@ enum class RecomputePolicy { kNone, kFull, kSelective };
 
 RecomputePolicy ParseRecomputePolicy(const std::string& name);  // none|full|selective
 
-void ApplyRecompute(models::DecoderLM& model, RecomputePolicy policy);
+// Sets the recompute wrapper on the modules the policy names in the model's
+// PlanSpec; returns how many. ConfigError when the spec names none for a
+// policy other than kNone. Remove with RemoveRecompute.
+int ApplyRecompute(models::TrainableModel& model, RecomputePolicy policy);
+void RemoveRecompute(models::TrainableModel& model);
 
 // Runs `body(input)` without keeping its activations; differentiable.
-at::Tensor Checkpoint(const models::Module::Body& body, const at::Tensor& input);
+at::Tensor RecomputeInBackward(const models::Module::Body& body, const at::Tensor& input);
 
 }  // namespace loom::parallel

@@ -25,7 +25,7 @@ std::string ResolveModelDir(const std::string& run_or_dir, const std::string& db
   metrics::RunStore store(db, metrics::RunStore::Mode::kReadOnly);
   const auto run = store.GetRun(run_or_dir);
   for (const auto& e : store.GetEvents(run.id)) {
-    if (e.kind == "checkpoint" && e.message.rfind("model_dir=", 0) == 0) return e.message.substr(10);
+    if ((e.kind == "export" || e.kind == "checkpoint") && e.message.rfind("model_dir=", 0) == 0) return e.message.substr(10);
   }
   throw ConfigError(ErrorWithFix("run '" + run.name + "' has no saved model (status " +
                                      metrics::RunStatusName(run.status) + ")",

@@ -1,87 +1,110 @@
-// `loom plan [CONFIG] --world N [--dp-replicate R] [--dp-shard S] [--sp P] [--ep E] [--section.key V ...]`
+// `loom plan [CONFIG] --world N [--dp-replicate R] [--dp-shard S] [--sp P] [--ep E] [--json] [--section.key V ...]`
 // Without a config: validates the mesh and prints every rank's groups. With a
-// config (or dotted overrides): also what each component gets (FSDP units,
-// recompute) and the estimated per-rank memory. Flags override parallel.*.
+// config (or dotted overrides): builds the run's Plan with the same function
+// `loom train` uses (sdk/train/plan_config.h), validates it in the same
+// place, and prints what each component gets and the estimated per-rank
+// memory; --json prints the Plan value itself and the estimate. Flags
+// override parallel.*.
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
+#include "models/llm/decoder_lm.h"
+#include "ops/base/error.h"
 #include "parallel/mesh/parallel_state.h"
 #include "parallel/plan/memory_estimate.h"
-#include "parallel/plan/model_layout.h"
 #include "sdk/cli/commands.h"
 #include "sdk/config/load_config.h"
-#include "sdk/train/trainer.h"
+#include "sdk/train/model_config.h"
+#include "sdk/train/plan_config.h"
 
 namespace loom::cli {
+namespace {
+
+std::string DescribeComponent(const parallel::ComponentPlan& c, const parallel::ParallelState& state,
+                              const models::LlmConfig& model, const config::LoomConfig& cfg) {
+  const int sp = state.shape().sp, ep = state.shape().ep;
+  std::string s = "plan: FSDP units = " +
+                  (c.fsdp.layers_per_unit > 1 ? "every " + std::to_string(c.fsdp.layers_per_unit) +
+                                                    " consecutive decoder layers"
+                                              : std::string("each decoder layer")) +
+                  " (" + c.fsdp.unit_pattern + ") + root (embeddings, norm, head), sharded over " +
+                  std::to_string(state.fsdp_size()) + " ranks";
+  if (state.shape().dp_replicate > 1) s += ", replicated x" + std::to_string(state.shape().dp_replicate) + " (HSDP)";
+  if (sp > 1) {
+    s += "; Ulysses SP " + std::to_string(sp) + " (" + c.sp_mode + ", " +
+         std::to_string(model.num_attention_heads / sp) + " heads and " +
+         std::to_string((cfg.data.seq_len + sp - 1) / sp) + " positions per row on each rank)";
+  }
+  if (ep > 1) {
+    s += "; EP " + std::to_string(ep) + " (" + std::to_string(model.num_experts / ep) +
+         " experts per rank, each FSDP-sharded over expert_fsdp " + std::to_string(state.fsdp_size() / ep) + ")";
+  }
+  s += "; recompute " + parallel::RecomputeName(c.recompute) + "; precision compute " +
+       parallel::DtypeName(c.precision.compute) + ", params " + parallel::DtypeName(c.precision.params) +
+       ", reduce " + parallel::DtypeName(c.precision.reduce) + (c.offload ? "; CPU offload" : "");
+  return s;
+}
+
+}  // namespace
 
 void AddPlanCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("plan", "Validate a parallel layout; with a config, estimate per-rank memory");
   auto world = std::make_shared<int>(1);
   auto shape = std::make_shared<parallel::MeshShape>();
+  auto json = std::make_shared<bool>(false);
   cmd->add_option("--world", *world, "World size (number of ranks)")->required();
   cmd->add_option("--dp-replicate", shape->dp_replicate, "HSDP replicas");
   cmd->add_option("--dp-shard", shape->dp_shard, "FSDP shard size (default: the rest)");
   cmd->add_option("--sp", shape->sp, "Ulysses sequence-parallel size");
   cmd->add_option("--ep", shape->ep, "Expert-parallel size (carved from dp_shard x sp)");
+  cmd->add_flag("--json", *json, "With a config: print the Plan value and the memory estimate as JSON");
   cmd->allow_extras();
   cmd->callback([=] {
     // ConfigError propagates to main: "loom: error: ..." and exit 2.
     const config::ConfigArgs args = config::SplitConfigArgs(cmd->remaining());
     const bool with_config = !args.path.empty() || !args.overrides.empty();
-    parallel::MeshShape mesh = *shape;
-    config::LoomConfig cfg;
-    if (with_config) {
-      cfg = config::LoadConfig(args.path, args.overrides);
-      const auto pick = [&](const char* flag, int given, int64_t from_config) {
-        return cmd->count(flag) > 0 ? given : static_cast<int>(from_config);
-      };
-      mesh.dp_replicate = pick("--dp-replicate", shape->dp_replicate, cfg.parallel.dp_replicate);
-      mesh.dp_shard = pick("--dp-shard", shape->dp_shard, cfg.parallel.dp_shard);
-      mesh.sp = pick("--sp", shape->sp, cfg.parallel.sp);
-      mesh.ep = pick("--ep", shape->ep, cfg.parallel.ep);
+    if (!with_config) {
+      if (*json) throw ConfigError(ErrorWithFix("--json needs a config", "pass CONFIG or --section.key overrides"));
+      std::cout << parallel::ParallelState::Create(*world, *shape).Describe();
+      *exit_code = 0;
+      return;
     }
-    const auto state = parallel::ParallelState::Create(*world, mesh);
-    if (with_config) {
-      const auto model = train::ModelConfigOf(cfg.model);
-      model.Validate(cfg.model.path.empty() ? "model.*" : cfg.model.path + "/config.json");
-      const auto recompute = parallel::ParseRecomputePolicy(cfg.parallel.recompute);
-      const int sp = state.shape().sp;
-      parallel::CheckModelLayout(model, sp, state.shape().ep);
-      std::cout << "model: " << model.model_type << ", " << model.NumParameters() << " parameters, "
-                << model.num_hidden_layers << " decoder layers"
-                << (model.IsMoe() ? " (" + std::to_string(model.NumSparseLayers()) + " sparse: " +
-                                        std::to_string(model.num_experts) + " experts, top-" +
-                                        std::to_string(model.num_experts_per_tok) + ")"
-                                  : "")
-                << "\n"
-                << "plan: FSDP units = "
-                << (cfg.parallel.fsdp_layers_per_unit > 1
-                        ? "every " + std::to_string(cfg.parallel.fsdp_layers_per_unit) + " consecutive decoder layers"
-                        : std::string("each decoder layer"))
-                << " (model.layers.*) + root (embeddings, norm, head), "
-                << "sharded over " << state.fsdp_size() << " ranks"
-                << (state.shape().dp_replicate > 1 ? ", replicated x" + std::to_string(state.shape().dp_replicate) + " (HSDP)" : "")
-                << (sp > 1 ? "; Ulysses SP " + std::to_string(sp) + " (" + cfg.parallel.sp_mode + ", " +
-                                 std::to_string(model.num_attention_heads / sp) + " heads and " +
-                                 std::to_string((cfg.data.seq_len + sp - 1) / sp) + " positions per row on each rank)"
-                           : "")
-                << (state.shape().ep > 1 ? "; EP " + std::to_string(state.shape().ep) + " (" +
-                                               std::to_string(model.num_experts / state.shape().ep) +
-                                               " experts per rank, each FSDP-sharded over expert_fsdp " +
-                                               std::to_string(state.fsdp_size() / state.shape().ep) + ")"
-                                         : "")
-                << "; recompute " << cfg.parallel.recompute << "\n"
-                << "build: " << (*world > 1 ? "on the meta device; each rank " : "one process ")
-                << (cfg.model.path.empty() ? "initialises " : "reads from " + cfg.model.path + "'s safetensors ")
-                << (*world > 1 ? "only its shards" : "the whole model") << "\n"
-                << "per-rank memory (micro-batch " << cfg.data.micro_batch_size << " x " << cfg.data.seq_len
-                << " tokens):\n"
-                << parallel::DescribeEstimate(parallel::EstimateMemory(model, state, recompute, cfg.data.seq_len,
-                                                                        cfg.data.micro_batch_size,
-                                                                        cfg.parallel.fsdp_layers_per_unit));
+    config::LoomConfig cfg = config::LoadConfig(args.path, args.overrides);
+    if (cmd->count("--dp-replicate")) cfg.parallel.dp_replicate = shape->dp_replicate;
+    if (cmd->count("--dp-shard")) cfg.parallel.dp_shard = shape->dp_shard;
+    if (cmd->count("--sp")) cfg.parallel.sp = shape->sp;
+    if (cmd->count("--ep")) cfg.parallel.ep = shape->ep;
+    const auto model = train::ModelConfigOf(cfg.model);
+    model.Validate(cfg.model.path.empty() ? "model.*" : cfg.model.path + "/config.json");
+    const parallel::Plan plan = train::PlanFromConfig(cfg, *world);
+    train::ValidatePlanFor(plan, model);
+    const auto& c = plan.Component("model");
+    const auto state = parallel::StateOf(plan, c);
+    const auto estimate = parallel::EstimateMemory(model, state, c.recompute, cfg.data.seq_len,
+                                                   cfg.data.micro_batch_size, c.fsdp.layers_per_unit);
+    if (*json) {
+      std::cout << nlohmann::json{{"plan", parallel::PlanToJson(plan)},
+                                  {"memory_per_rank", {{"model", parallel::EstimateToJson(estimate)}}}}
+                       .dump(2)
+                << "\n";
+      *exit_code = 0;
+      return;
     }
-    std::cout << state.Describe();
+    std::cout << "model: " << model.model_type << ", " << model.NumParameters() << " parameters, "
+              << model.num_hidden_layers << " decoder layers"
+              << (model.IsMoe() ? " (" + std::to_string(model.NumSparseLayers()) + " sparse: " +
+                                      std::to_string(model.num_experts) + " experts, top-" +
+                                      std::to_string(model.num_experts_per_tok) + ")"
+                                : "")
+              << "\n"
+              << DescribeComponent(c, state, model, cfg) << "\n"
+              << "build: " << (*world > 1 ? "on the meta device; each rank " : "one process ")
+              << (cfg.model.path.empty() ? "initialises " : "reads from " + cfg.model.path + "'s safetensors ")
+              << (*world > 1 ? "only its shards" : "the whole model") << "\n"
+              << "per-rank memory (micro-batch " << cfg.data.micro_batch_size << " x " << cfg.data.seq_len
+              << " tokens):\n"
+              << parallel::DescribeEstimate(estimate) << state.Describe();
     *exit_code = 0;
   });
 }

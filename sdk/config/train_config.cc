@@ -6,6 +6,7 @@
 // here, regenerate docs/config.md with `loom config --doc > docs/config.md`.
 #include <limits>
 
+#include "models/llm/llm_config.h"
 #include "sdk/config/schema.h"
 
 namespace loom::config {
@@ -26,6 +27,13 @@ Range AtLeastOneOrMinusOne() {
   return Range{.lo = 1, .has_sentinel = true, .sentinel = -1};
 }
 
+// The decoder families the model registry builds (models/llm/llm_config.h).
+std::vector<std::string> FamilyChoices() {
+  std::vector<std::string> out;
+  for (const auto& f : models::LlmFamilies()) out.push_back(f.model_type);
+  return out;
+}
+
 std::vector<ConfigKey> BuildSchema() {
   return {
       // --- model -------------------------------------------------------------
@@ -34,7 +42,7 @@ std::vector<ConfigKey> BuildSchema() {
        "architecture below with random init. With a path, config.json decides the architecture: a "
        "model.* key set to a different value is an error (router_aux_loss_coef and "
        "output_router_logits, when set, override it)", {}, {}},
-      {LOOM_KEY(model, family), "Architecture family", {"qwen3", "qwen2", "llama", "qwen3_moe"}, {}},
+      {LOOM_KEY(model, family), "Architecture family", FamilyChoices(), {}},
       {LOOM_KEY(model, vocab_size), "Vocabulary size (embedding rows)", {}, AtLeast(1)},
       {LOOM_KEY(model, hidden_size), "Width of the residual stream", {}, AtLeast(1)},
       {LOOM_KEY(model, intermediate_size), "Width of the MLP hidden layer", {}, AtLeast(1)},

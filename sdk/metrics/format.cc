@@ -34,7 +34,6 @@ std::string CsvJson(const nlohmann::json& v) {
 
 }  // namespace
 
-std::string FormatShortest(double v) { return loom::FormatShortest(v); }
 
 std::string FormatDuration(double seconds) {
   if (!(seconds >= 0) || std::isinf(seconds)) return "-";
@@ -78,14 +77,6 @@ std::string FormatLr(double lr) {
   return mantissa + "e" + std::to_string(exponent);
 }
 
-std::string FormatBytes(int64_t bytes) {
-  if (bytes < 1024) return std::to_string(bytes) + " B";
-  const char* units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
-  double v = static_cast<double>(bytes) / 1024;
-  int u = 0;
-  while (v >= 1023.95 && u < 4) v /= 1024, ++u;
-  return Printf("%.1f ", v) + units[u];
-}
 
 std::string FormatLocalTime(double unix_seconds) {
   if (!(unix_seconds > 0)) return "-";

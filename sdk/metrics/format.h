@@ -6,14 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "ops/base/format.h"
 #include "sdk/metrics/run_store.h"
 
 namespace loom::metrics {
 
-/// Whole numbers below 1e15 as integers (15300); otherwise the shortest
-/// "%g" form that parses back to exactly `v` (0.0003, 1e-06);
-/// "nan" / "inf" / "-inf" for non-finite values.
-std::string FormatShortest(double v);
+/// FormatShortest and FormatBytes are defined once, in ops/base/format.h.
+using loom::FormatBytes;
+using loom::FormatShortest;
 
 /// Seconds as "45s", "1m12s", "2h03m", "3d04h"; "-" if negative or NaN.
 std::string FormatDuration(double seconds);
@@ -24,8 +24,6 @@ std::string FormatRate(double per_second);
 /// A learning rate in short scientific form: 2.9e-4, 3e-4, 1e-3, 0.
 std::string FormatLr(double lr);
 
-/// Bytes in binary units: 512 B, 1.5 KiB, 3.2 GiB.
-std::string FormatBytes(int64_t bytes);
 
 /// Unix seconds as local time "2025-01-31 13:04:05"; "-" if <= 0.
 std::string FormatLocalTime(double unix_seconds);

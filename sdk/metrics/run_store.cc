@@ -120,6 +120,7 @@ struct Use {
 RunStatus ParseStatus(const std::string& s) {
   if (s == "completed") return RunStatus::kCompleted;
   if (s == "failed") return RunStatus::kFailed;
+  if (s == "cancelled") return RunStatus::kCancelled;
   return RunStatus::kRunning;
 }
 
@@ -160,6 +161,7 @@ const char* RunStatusName(RunStatus status) {
     case RunStatus::kRunning: return "running";
     case RunStatus::kCompleted: return "completed";
     case RunStatus::kFailed: return "failed";
+    case RunStatus::kCancelled: return "cancelled";
   }
   return "running";
 }

@@ -35,7 +35,7 @@ namespace loom::metrics {
 
 inline constexpr int kRunStoreSchemaVersion = 1;
 
-enum class RunStatus { kRunning, kCompleted, kFailed };
+enum class RunStatus { kRunning, kCompleted, kFailed, kCancelled };
 
 /// "running" | "completed" | "failed".
 const char* RunStatusName(RunStatus status);

@@ -1,3 +1,4 @@
+#include "models/llm/decoder_lm.h"
 #include "sdk/train/model_config.h"
 
 #include <sstream>

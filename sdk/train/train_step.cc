@@ -5,6 +5,7 @@
 #include <torch/nn/utils/clip_grad.h>
 
 #include "ops/base/error.h"
+#include "parallel/expert/expert_dispatcher.h"
 
 namespace loom::train {
 namespace {
@@ -38,7 +39,7 @@ double SumOverDataRanks(const StepOptions& o, double v) {
 
 }  // namespace
 
-models::DecoderInputs InputsOf(const data::PackedBatch& b) {
+models::ModelInputs InputsOf(const data::PackedBatch& b) {
   return {b.input_ids, b.position_ids, b.doc_ids};
 }
 
@@ -46,6 +47,7 @@ void UseFsdp(StepOptions* options, parallel::FsdpModel* fsdp, const comm::Commun
   options->sum_over_data_ranks = [tokens](double v) { return comm::AllReduceSum(*tokens, v); };
   options->finish_gradients = [fsdp] { fsdp->FinishGradients(); };
   options->clip_grad_norm = [fsdp](double max_norm) { return fsdp->ClipGradNorm(max_norm); };
+  options->reduce_router_stats = [tokens](models::RouterStats* stats) { parallel::SumRouterStatsOver(stats, tokens); };
 }
 
 int64_t CountLabelTokens(const std::vector<data::PackedBatch>& micro) {
@@ -54,7 +56,7 @@ int64_t CountLabelTokens(const std::vector<data::PackedBatch>& micro) {
   return n;
 }
 
-StepStats TrainStep(models::DecoderLM& model, torch::optim::Optimizer& optimizer,
+StepStats TrainStep(models::TrainableModel& model, torch::optim::Optimizer& optimizer,
                     const std::vector<data::PackedBatch>& micro, const StepOptions& o) {
   const auto sum = [&o](double v) { return SumOverDataRanks(o, v); };
   StepStats stats;
@@ -76,6 +78,8 @@ StepStats TrainStep(models::DecoderLM& model, torch::optim::Optimizer& optimizer
       AutocastGuard autocast(o.bf16);
       loss = model.LossSum(InputsOf(b), b.labels, o.loss_chunk_size);
     }
+    // The loss boundary: global router statistics before this backward reads them.
+    if (router && o.reduce_router_stats) o.reduce_router_stats(router);
     (loss / static_cast<double>(stats.label_tokens)).backward();
     loss_sum += loss.item<double>();
     if (router && router->has_aux()) {
@@ -102,7 +106,7 @@ StepStats TrainStep(models::DecoderLM& model, torch::optim::Optimizer& optimizer
   return stats;
 }
 
-double EvalLoss(models::DecoderLM& model, const std::vector<data::PackedBatch>& batches,
+double EvalLoss(models::TrainableModel& model, const std::vector<data::PackedBatch>& batches,
                 const StepOptions& o) {
   const auto sum = [&o](double v) { return SumOverDataRanks(o, v); };
   torch::NoGradGuard no_grad;

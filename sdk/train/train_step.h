@@ -20,7 +20,8 @@
 
 #include <torch/optim/optimizer.h>
 
-#include "models/llm/decoder_lm.h"
+#include "models/core/trainable_model.h"
+#include "models/llm/router_stats.h"
 #include "parallel/fsdp/fsdp.h"
 #include "sdk/data/batch.h"
 
@@ -37,6 +38,10 @@ struct StepOptions {
   std::function<double(double)> sum_over_data_ranks;
   std::function<void()> finish_gradients;
   std::function<double(double max_norm)> clip_grad_norm;
+  // MoE: sums the router statistics of a micro-batch's forward over the
+  // ranks holding distinct tokens, before its backward (the loss boundary;
+  // the model never communicates).
+  std::function<void(models::RouterStats*)> reduce_router_stats;
 };
 
 struct StepStats {
@@ -52,19 +57,20 @@ struct StepStats {
 // Fills the data-parallel hooks of `options` for an FSDP/HSDP model:
 // label counts and loss sums over `tokens` (every rank that holds distinct
 // tokens: the data ranks, times the SP ranks when sequences are split), HSDP
-// gradient finish, sharded clipping. `fsdp` must outlive the options.
+// gradient finish, sharded clipping, router statistics summed over `tokens`.
+// `fsdp` must outlive the options.
 void UseFsdp(StepOptions* options, parallel::FsdpModel* fsdp, const comm::CommunicatorPtr& tokens);
 
 int64_t CountLabelTokens(const std::vector<data::PackedBatch>& micro);
 
 // Forward + backward over every micro-batch, clip, optimizer step.
-StepStats TrainStep(models::DecoderLM& model, torch::optim::Optimizer& optimizer,
+StepStats TrainStep(models::TrainableModel& model, torch::optim::Optimizer& optimizer,
                     const std::vector<data::PackedBatch>& micro, const StepOptions& options);
 
 // Mean token loss without gradients (evaluation).
-double EvalLoss(models::DecoderLM& model, const std::vector<data::PackedBatch>& batches,
+double EvalLoss(models::TrainableModel& model, const std::vector<data::PackedBatch>& batches,
                 const StepOptions& options);
 
-models::DecoderInputs InputsOf(const data::PackedBatch& batch);
+models::ModelInputs InputsOf(const data::PackedBatch& batch);
 
 }  // namespace loom::train

@@ -1,260 +1,424 @@
 #include "sdk/train/trainer.h"
 
 #include <chrono>
-#include <cstdlib>
+#include <csignal>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include <ATen/ATen.h>
+#include <torch/optim/adamw.h>
 #include <torch/utils.h>
 
 #include "models/llm/decoder_lm.h"
-#include "models/llm/generate.h"
 #include "models/llm/weight_sources.h"
-#include "parallel/expert/expert_dispatcher.h"
-#include "parallel/fsdp/fsdp.h"
-#include "parallel/mesh/process_groups.h"
-#include "parallel/plan/model_layout.h"
-#include "parallel/recompute/recompute.h"
-#include "parallel/ulysses/ulysses_attention.h"
 #include "ops/base/error.h"
+#include "parallel/plan/apply_plan.h"
 #include "sdk/config/load_config.h"
 #include "sdk/data/packing.h"
 #include "sdk/data/token_dataset.h"
 #include "sdk/metrics/memory.h"
-#include "sdk/metrics/progress.h"
-#include "sdk/metrics/run_store.h"
+#include "sdk/train/model_config.h"
 #include "sdk/train/optimizer.h"
+#include "sdk/train/plan_config.h"
 #include "sdk/train/sequence_slice.h"
 #include "sdk/train/train_step.h"
+#include "sdk/train/trainer_observers.h"
 
 namespace loom::train {
-namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-// The model and where its parameter values come from: model.path's
-// checkpoint, or HF's random init seeded with train.seed. A sharded (FSDP)
-// run builds it on the meta device and never materialises it: each rank
-// fills only its shards from the source (FsdpModel). One process fills it whole.
-struct BuiltModel {
+struct Trainer::Impl {
+  config::LoomConfig cfg;
+  comm::CommunicatorPtr world;
+  bool leader = true;
+  parallel::Plan plan;
   std::shared_ptr<models::DecoderLM> model;
   std::unique_ptr<models::ParameterSource> source;
-};
+  parallel::AppliedPlan applied;
+  std::unique_ptr<data::TokenDataset> train_data, eval_data;
+  std::unique_ptr<data::PackedLoader> loader;
+  std::vector<data::PackedBatch> eval_batches;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  StepOptions step_options;
+  std::shared_ptr<metrics::RunStore> store;
 
-BuiltModel BuildModel(const config::LoomConfig& cfg, bool sharded) {
-  const auto config = ModelConfigOf(cfg.model);
-  BuiltModel built;
-  built.model = std::make_shared<models::DecoderLM>(config, sharded ? at::Device(at::kMeta) : at::Device(at::kCPU));
-  if (!cfg.model.path.empty()) {
-    built.source = std::make_unique<models::HfCheckpointSource>(cfg.model.path, models::ShapesOf(*built.model),
-                                                                config.tie_word_embeddings);
-  } else {
-    built.source = std::make_unique<models::HfInitSource>(config.initializer_range,
-                                                          static_cast<uint64_t>(cfg.train.seed));
-  }
-  if (!sharded) models::FillParameters(*built.model, *built.source);
-  return built;
-}
-
-// Parallel state of a distributed run: the mesh, its groups, the FSDP model.
-struct Distributed {
-  parallel::ProcessGroups groups;
-  std::unique_ptr<parallel::FsdpModel> fsdp;
+  bool distributed() const { return applied.distributed(); }
   // Every rank holds distinct tokens (data ranks x sequence slices).
-  double Sum(double v) const { return comm::AllReduceSum(*groups.world, v); }
+  double Sum(double v) const { return distributed() ? comm::AllReduceSum(*applied.groups.world, v) : v; }
   data::PackedBatch Slice(const data::PackedBatch& b) const {
-    return SliceSequence(b, groups.sp->rank(), groups.sp->size());
+    return distributed() ? SliceSequence(b, applied.groups.sp->rank(), applied.groups.sp->size()) : b;
   }
+  const parallel::ComponentPlan& component() const { return plan.Component("model"); }
 };
 
-bool Sharded(const comm::CommunicatorPtr& world) { return world && world->size() > 1; }
+namespace {
 
-std::unique_ptr<Distributed> Distribute(const config::LoomConfig& cfg, const comm::CommunicatorPtr& world,
-                                        const BuiltModel& built) {
-  if (!Sharded(world)) return nullptr;
-  const auto& model = built.model;
-  const auto& p = cfg.parallel;
-  const auto& mc = model->config();
-  parallel::CheckModelLayout(mc, p.sp, p.ep);
-  const auto state = parallel::ParallelState::Create(
-      world->size(), {static_cast<int>(p.dp_replicate), static_cast<int>(p.dp_shard), static_cast<int>(p.sp),
-                      static_cast<int>(p.ep)});
-  auto d = std::make_unique<Distributed>();
-  d->groups = parallel::BuildProcessGroups(state, world);
-  if (p.sp > 1) {
-    model->SetAttentionBackend(std::make_shared<parallel::UlyssesAttention>(
-        d->groups.sp, p.sp_mode == "async" ? parallel::UlyssesMode::kAsync : parallel::UlyssesMode::kSync));
+// The model and where its values come from: model.path's safetensors, or
+// HF's random init seeded with train.seed. Distributed, it is built on the
+// meta device and never materialised (each rank fills only its shards).
+void BuildModel(Trainer::Impl& t, bool sharded) {
+  const auto config = ModelConfigOf(t.cfg.model);
+  t.model = std::make_shared<models::DecoderLM>(config, sharded ? at::Device(at::kMeta) : at::Device(at::kCPU));
+  if (!t.cfg.model.path.empty()) {
+    t.source = std::make_unique<models::HfWeightsSource>(t.cfg.model.path, models::ShapesOf(*t.model),
+                                                         config.tie_word_embeddings);
+  } else {
+    t.source = std::make_unique<models::HfInitSource>(config.initializer_range, static_cast<uint64_t>(t.cfg.train.seed));
   }
-  if (p.ep > 1) {
-    model->SetExpertDispatcher(std::make_shared<parallel::ExpertParallelDispatcher>(
-        d->groups.ep, parallel::ExpertParallelOptions{p.ep_overlap_chunks}));
-  }
-  parallel::SumRouterStatsOver(model->router_stats(), d->groups.world);  // MoE: global aux loss
-  parallel::FsdpOptions fo;
-  fo.layers_per_unit = static_cast<int>(p.fsdp_layers_per_unit);
-  fo.reshard_after_forward = p.reshard_after_forward;
-  fo.prefetch = p.prefetch;
-  fo.param_dtype = parallel::ParseFsdpDtype(p.param_dtype, "parallel.param_dtype");
-  fo.reduce_dtype = parallel::ParseFsdpDtype(p.reduce_dtype, "parallel.reduce_dtype");
-  fo.offload = p.cpu_offload;
-  d->fsdp = std::make_unique<parallel::FsdpModel>(model, d->groups, fo, built.source.get());
-  return d;
+  if (!sharded) models::FillParameters(*t.model, *t.source);
 }
 
 // How the model was built, for the log and the run store. Collective when
-// sharded: the checkpoint bytes every rank read are summed.
-std::string DescribeBuild(const config::LoomConfig& cfg, const BuiltModel& built, const Distributed* dist) {
+// distributed: the checkpoint bytes every rank read are summed.
+std::string DescribeBuild(const Trainer::Impl& t) {
   std::ostringstream os;
-  if (dist) {
-    os << "built on the meta device; each of " << dist->groups.world->size() << " ranks filled only its shards";
+  if (t.distributed()) {
+    os << "built on the meta device; each of " << t.world->size() << " ranks filled only its shards";
   } else {
     os << "built whole in one process";
   }
-  if (const auto* ckpt = dynamic_cast<const models::HfCheckpointSource*>(built.source.get())) {
-    const double bytes = static_cast<double>(ckpt->bytes_read());
-    os << " from " << cfg.model.path << " (" << static_cast<int64_t>(dist ? dist->Sum(bytes) : bytes)
-       << (dist ? " checkpoint bytes read by all ranks together)" : " checkpoint bytes read)");
+  if (const auto* weights = dynamic_cast<const models::HfWeightsSource*>(t.source.get())) {
+    const double bytes = t.Sum(static_cast<double>(weights->bytes_read()));
+    os << " from " << t.cfg.model.path << " (" << static_cast<int64_t>(bytes)
+       << (t.distributed() ? " safetensors bytes read by all ranks together)" : " safetensors bytes read)");
   } else {
-    os << " from HF's random init (seed " << cfg.train.seed << ")";
+    os << " from HF's random init (seed " << t.cfg.train.seed << ")";
   }
+  return os.str();
+}
+
+std::string DescribeRun(const Trainer::Impl& t, int64_t run_id) {
+  const auto& c = t.component();
+  const auto& mc = t.model->config();
+  const int data_world = t.distributed() ? t.applied.groups.dp->size() : 1;
+  std::ostringstream os;
+  os << "loom train: run " << run_id << " '" << t.cfg.run.name << "': " << t.cfg.model.family << " with "
+     << mc.NumParameters() << " parameters, " << t.train_data->info().n_tokens << " training tokens, "
+     << t.cfg.train.steps << " steps of " << t.cfg.train.grad_accum << " x " << t.cfg.data.micro_batch_size << " x "
+     << t.cfg.data.seq_len << " tokens per data rank (" << data_world << "), "
+     << (t.distributed() ? "FSDP over " + std::to_string(t.applied.groups.fsdp->size()) + " ranks" : "one process");
+  if (t.distributed() && c.mesh.sp > 1) os << ", Ulysses SP " << c.mesh.sp << " (" << c.sp_mode << ")";
+  if (t.distributed() && c.mesh.ep > 1) {
+    os << ", EP " << c.mesh.ep << " (" << mc.num_experts / c.mesh.ep << " experts per rank"
+       << (c.ep_overlap_chunks > 1 ? ", overlapped x" + std::to_string(c.ep_overlap_chunks) : "") << ")";
+  }
+  os << "; run store " << t.cfg.run.db;
   return os.str();
 }
 
 }  // namespace
 
-TrainResult RunTraining(const config::LoomConfig& cfg, std::ostream& log, const comm::CommunicatorPtr& world) {
+std::unique_ptr<Trainer> Trainer::Create(const config::LoomConfig& cfg, const comm::CommunicatorPtr& world) {
   if (cfg.data.train.empty()) {
     throw ConfigError(ErrorWithFix("data.train is empty", "build a dataset with `loom data build` and set data.train"));
   }
+  auto t = std::make_unique<Impl>();
+  t->cfg = cfg;
+  t->world = world;
+  t->leader = !world || world->rank() == 0;
+  const int64_t world_size = world ? world->size() : 1;
+  // The plan first: every problem of the config's layout before any work.
+  const auto model_config = ModelConfigOf(cfg.model);
+  model_config.Validate(cfg.model.path.empty() ? "model.*" : cfg.model.path + "/config.json");
+  t->plan = PlanFromConfig(cfg, world_size);
+  ValidatePlanFor(t->plan, model_config);
+
   torch::manual_seed(static_cast<uint64_t>(cfg.train.seed));
-  const auto built = BuildModel(cfg, Sharded(world));
-  const auto& model = built.model;
-  const auto train_data = data::TokenDataset::Open(cfg.data.train);
-  if (train_data.info().vocab_size > model->config().vocab_size) {
+  BuildModel(*t, world_size > 1);
+  t->train_data = std::make_unique<data::TokenDataset>(data::TokenDataset::Open(cfg.data.train));
+  if (t->train_data->info().vocab_size > t->model->config().vocab_size) {
     throw ConfigError(ErrorWithFix("dataset " + cfg.data.train + " has vocab size " +
-                                       std::to_string(train_data.info().vocab_size) + " > the model's " +
-                                       std::to_string(model->config().vocab_size),
+                                       std::to_string(t->train_data->info().vocab_size) + " > the model's " +
+                                       std::to_string(t->model->config().vocab_size),
                                    "set model.vocab_size to at least the tokenizer's vocab size"));
   }
-  parallel::ApplyRecompute(*model, parallel::ParseRecomputePolicy(cfg.parallel.recompute));
-  const auto dist = Distribute(cfg, world, built);
-  const int data_rank = dist ? dist->groups.dp->rank() : 0;
-  const int data_world = dist ? dist->groups.dp->size() : 1;
-  const bool leader = !world || world->rank() == 0;
-  data::PackedLoader loader(train_data, cfg.data.seq_len, cfg.data.micro_batch_size,
-                            static_cast<uint64_t>(cfg.train.seed), data_rank, data_world);
-  std::unique_ptr<data::TokenDataset> eval_data;
-  std::vector<data::PackedBatch> eval_batches;
+  t->applied = parallel::ApplyPlan(t->model, t->plan, t->component(), world, t->source.get());
+  const int data_rank = t->distributed() ? t->applied.groups.dp->rank() : 0;
+  const int data_world = t->distributed() ? t->applied.groups.dp->size() : 1;
+  t->loader = std::make_unique<data::PackedLoader>(*t->train_data, cfg.data.seq_len, cfg.data.micro_batch_size,
+                                                   static_cast<uint64_t>(cfg.train.seed), data_rank, data_world);
   if (!cfg.data.eval.empty() && cfg.train.eval_every > 0) {
-    eval_data = std::make_unique<data::TokenDataset>(data::TokenDataset::Open(cfg.data.eval));
-    data::PackedLoader eval_loader(*eval_data, cfg.data.seq_len, cfg.data.micro_batch_size, 0, data_rank,
+    t->eval_data = std::make_unique<data::TokenDataset>(data::TokenDataset::Open(cfg.data.eval));
+    data::PackedLoader eval_loader(*t->eval_data, cfg.data.seq_len, cfg.data.micro_batch_size, 0, data_rank,
                                    data_world, 1);
     for (int64_t i = 0; i < cfg.train.eval_batches && !eval_loader.done(); ++i) {
-      eval_batches.push_back(dist ? dist->Slice(eval_loader.Next()) : eval_loader.Next());
+      t->eval_batches.push_back(t->Slice(eval_loader.Next()));
     }
   }
+  auto& fsdp = t->applied.fsdp;
+  t->optimizer = fsdp ? BuildAdamW(fsdp->ShardParameters(true), fsdp->ShardParameters(false), cfg.train)
+                      : BuildAdamW(t->model->parameters(), cfg.train);
+  if (fsdp) UseFsdp(&t->step_options, fsdp.get(), t->applied.groups.world);
+  t->step_options.grad_clip = cfg.train.grad_clip;
+  t->step_options.loss_chunk_size = cfg.train.loss_chunk_size;
+  t->step_options.bf16 = t->component().precision.compute == at::kBFloat16;
 
-  auto optimizer = dist ? BuildAdamW(dist->fsdp->ShardParameters(true), dist->fsdp->ShardParameters(false), cfg.train)
-                        : BuildAdamW(model->parameters(), cfg.train);
-  StepOptions step_options;
-  if (dist) UseFsdp(&step_options, dist->fsdp.get(), dist->groups.world);
-  step_options.grad_clip = cfg.train.grad_clip;
-  step_options.loss_chunk_size = cfg.train.loss_chunk_size;
-  step_options.bf16 = cfg.train.dtype == "bf16";
-
-  const std::string build = DescribeBuild(cfg, built, dist.get());
-
-  // Rank 0 records the run; the others compute and communicate only.
-  std::unique_ptr<metrics::RunStore> store;
-  TrainResult result;
-  if (leader) {
-    store = std::make_unique<metrics::RunStore>(cfg.run.db);
-    result.run_id = store->CreateRun(cfg.run.name, config::ToJson(cfg).dump(), world ? world->size() : 1);
+  const std::string build = DescribeBuild(*t);
+  int64_t run_id = 0;
+  std::shared_ptr<metrics::RunStore> store;
+  if (t->leader) {
+    store = std::make_shared<metrics::RunStore>(cfg.run.db);
+    run_id = store->CreateRun(cfg.run.name, config::ToJson(cfg).dump(), world_size);
   }
-  std::ostringstream null_log;
-  std::ostream& out = leader ? log : null_log;
-  out << "loom train: run " << result.run_id << " '" << cfg.run.name << "': " << cfg.model.family << " with "
-      << model->config().NumParameters() << " parameters, " << train_data.info().n_tokens
-      << " training tokens, " << cfg.train.steps << " steps of " << cfg.train.grad_accum << " x "
-      << cfg.data.micro_batch_size << " x " << cfg.data.seq_len << " tokens per data rank ("
-      << data_world << "), " << (dist ? "FSDP over " + std::to_string(dist->groups.fsdp->size()) + " ranks" : "one process")
-      << (dist && cfg.parallel.sp > 1 ? ", Ulysses SP " + std::to_string(cfg.parallel.sp) + " (" + cfg.parallel.sp_mode + ")" : "")
-      << (dist && cfg.parallel.ep > 1 ? ", EP " + std::to_string(cfg.parallel.ep) + " (" +
-                                            std::to_string(model->config().num_experts / cfg.parallel.ep) +
-                                            " experts per rank" +
-                                            (cfg.parallel.ep_overlap_chunks > 1
-                                                 ? ", overlapped x" + std::to_string(cfg.parallel.ep_overlap_chunks)
-                                                 : "") + ")"
-                                      : "")
-      << "; run store " << cfg.run.db << "\n"
-      << "loom train: " << build << "\n";
-  if (store) store->LogEvent(result.run_id, 0, "build", build);
-  std::unique_ptr<metrics::ProgressLine> progress;
-  if (leader) progress = std::make_unique<metrics::ProgressLine>(cfg.train.steps);
+  const std::string header = DescribeRun(*t, run_id);
+  t->store = store;
+  std::unique_ptr<Trainer> trainer(new Trainer(std::move(t)));
+  trainer->result_.run_id = run_id;
+  if (store) trainer->AddObserver(std::make_shared<RunStoreObserver>(store, run_id));
+  trainer->Log(header);
+  trainer->Log("loom train: " + build);
+  trainer->Emit(0, "build", build);
+  trainer->Emit(0, "plan", parallel::PlanToJson(trainer->impl_->plan).dump());
+  return trainer;
+}
+
+Trainer::Trainer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Trainer::~Trainer() {
+  if (!ended_ && impl_) End(metrics::RunStatus::kFailed, "the trainer was destroyed before the run finished");
+}
+
+void Trainer::AddObserver(std::shared_ptr<TrainerObserver> observer) {
+  if (!impl_->leader) return;  // rank 0 reports; the others compute and communicate only
+  for (const auto& line : early_logs_) observer->OnLog(line);
+  for (const auto& [step, kind, message] : early_events_) observer->OnEvent(step, kind, message);
+  observers_.push_back(std::move(observer));
+}
+
+void Trainer::Emit(int64_t step, const std::string& kind, const std::string& message) {
+  if (!impl_->leader) return;
+  if (step_ == 0 && (kind == "build" || kind == "plan")) early_events_.emplace_back(step, kind, message);
+  for (auto& o : observers_) o->OnEvent(step, kind, message);
+}
+
+void Trainer::Log(const std::string& line) {
+  if (!impl_->leader) return;
+  if (step_ == 0 && early_logs_.size() < 8) early_logs_.push_back(line);
+  for (auto& o : observers_) o->OnLog(line);
+}
+
+void Trainer::End(metrics::RunStatus status, const std::string& error) {
+  if (ended_) return;
+  ended_ = true;
+  result_.status = status;
+  if (!impl_->leader) return;
+  for (auto& o : observers_) {
+    try {
+      o->OnFinish(status, error);
+    } catch (...) {  // an observer failing must not hide the run's own outcome
+    }
+  }
+}
+
+int64_t Trainer::total_steps() const { return impl_->cfg.train.steps; }
+bool Trainer::done() const { return cancelled_ || ended_ || step_ >= impl_->cfg.train.steps; }
+const parallel::Plan& Trainer::plan() const { return impl_->plan; }
+
+bool Trainer::Step() {
+  if (done()) return false;
+  Impl& t = *impl_;
+  // Every rank stops at the same step boundary: the ranks agree on the flag.
+  double stop = cancel_requested_.load(std::memory_order_relaxed) ? 1.0 : 0.0;
+  if (t.distributed()) stop = comm::AllReduceSum(*t.world, stop);
+  if (stop > 0) {
+    cancelled_ = true;
+    Emit(step_, "cancel", "cancelled before step " + std::to_string(step_));
+    End(metrics::RunStatus::kCancelled, "");
+    return false;
+  }
+  const auto& cfg = t.cfg;
   try {
-    for (int64_t step = 0; step < cfg.train.steps; ++step) {
-      const double lr = LearningRate(cfg.train, step);
-      SetLearningRate(*optimizer, lr);
-      const auto t0 = Clock::now();
-      std::vector<data::PackedBatch> micro;
-      for (int64_t i = 0; i < cfg.train.grad_accum; ++i) micro.push_back(dist ? dist->Slice(loader.Next()) : loader.Next());
-      const StepStats stats = TrainStep(*model, *optimizer, micro, step_options);
-      const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-      metrics::StepMetrics m;
-      m.step = step;
-      m.loss = stats.loss;
-      m.lr = lr;
-      m.grad_norm = stats.grad_norm;
-      m.step_time_s = seconds;
-      m.tokens_per_s = (dist ? dist->Sum(static_cast<double>(stats.tokens)) : static_cast<double>(stats.tokens)) / seconds;
-      m.peak_mem_bytes = metrics::PeakRssBytes();
-      if (!stats.expert_tokens.empty()) {  // MoE: aux loss and assignments per decoder layer and expert
-        m.extra["aux_loss"] = stats.aux_loss;
-        auto& tokens = m.extra["expert_tokens"];
-        for (size_t i = 0; i < stats.expert_tokens.size(); ++i) {
-          tokens[std::to_string(model->sparse_layers()[i])] = stats.expert_tokens[i];
-        }
-      }
-      if (!eval_batches.empty() && ((step + 1) % cfg.train.eval_every == 0 || step + 1 == cfg.train.steps)) {
-        result.last_eval_loss = EvalLoss(*model, eval_batches, step_options);
-        m.extra["eval_loss"] = result.last_eval_loss;
-        if (store) store->LogEvent(result.run_id, step, "eval", "eval_loss=" + std::to_string(result.last_eval_loss));
-      }
-      if (!std::isfinite(stats.loss)) {
-        throw Error(ErrorWithFix("loss is " + std::to_string(stats.loss) + " at step " + std::to_string(step),
-                                 "lower train.lr or enable train.grad_clip"));
-      }
-      if (store) store->LogStep(result.run_id, m);
-      if (step == 0) result.first_loss = stats.loss;
-      result.last_loss = stats.loss;
-      if (progress && cfg.train.log_every > 0 && (step % cfg.train.log_every == 0 || step + 1 == cfg.train.steps)) {
-        progress->Update(m);
+    const double lr = LearningRate(cfg.train, step_);
+    SetLearningRate(*t.optimizer, lr);
+    const auto t0 = Clock::now();
+    std::vector<data::PackedBatch> micro;
+    for (int64_t i = 0; i < cfg.train.grad_accum; ++i) micro.push_back(t.Slice(t.loader->Next()));
+    const StepStats stats = TrainStep(*t.model, *t.optimizer, micro, t.step_options);
+    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    metrics::StepMetrics m;
+    m.step = step_;
+    m.loss = stats.loss;
+    m.lr = lr;
+    m.grad_norm = stats.grad_norm;
+    m.step_time_s = seconds;
+    m.tokens_per_s = t.Sum(static_cast<double>(stats.tokens)) / seconds;
+    m.peak_mem_bytes = metrics::PeakRssBytes();
+    if (!stats.expert_tokens.empty()) {  // MoE: aux loss and assignments per decoder layer and expert
+      m.extra["aux_loss"] = stats.aux_loss;
+      auto& tokens = m.extra["expert_tokens"];
+      for (size_t i = 0; i < stats.expert_tokens.size(); ++i) {
+        tokens[std::to_string(t.model->sparse_layers()[i])] = stats.expert_tokens[i];
       }
     }
-    if (progress) progress->Finish();
-    result.model_dir = (fs::path(cfg.run.dir) / cfg.run.name / "final").string();
-    // Collective when sharded; only rank 0 (which writes) keeps the full state.
-    auto state = dist ? dist->fsdp->GatherFullState(/*rank0_only=*/true) : model->StateForExport();
-    if (leader) models::SaveHfState(model->config(), std::move(state), result.model_dir);
-    if (leader && !cfg.data.tokenizer.empty() && fs::exists(cfg.data.tokenizer)) {
-      fs::copy_file(cfg.data.tokenizer, fs::path(result.model_dir) / "tokenizer.json",
-                    fs::copy_options::overwrite_existing);
+    if (!t.eval_batches.empty() && ((step_ + 1) % cfg.train.eval_every == 0 || step_ + 1 == cfg.train.steps)) {
+      m.extra["eval_loss"] = Evaluate();
+      Emit(step_, "eval", "eval_loss=" + std::to_string(result_.last_eval_loss));
     }
-    if (store) {
-      store->LogEvent(result.run_id, cfg.train.steps, "checkpoint", "model_dir=" + result.model_dir);
-      store->FinishRun(result.run_id, metrics::RunStatus::kCompleted);
+    if (!std::isfinite(stats.loss)) {
+      throw Error(ErrorWithFix("loss is " + std::to_string(stats.loss) + " at step " + std::to_string(step_),
+                               "lower train.lr or enable train.grad_clip"));
+    }
+    if (step_ == 0) result_.first_loss = stats.loss;
+    result_.last_loss = stats.loss;
+    ++step_;
+    if (t.leader) {
+      for (auto& o : observers_) o->OnStep(m);
     }
   } catch (const std::exception& e) {
-    if (store) store->FinishRun(result.run_id, metrics::RunStatus::kFailed, e.what());
+    Fail(e.what());
     throw;
   }
-  out << "loom train: loss " << result.first_loss << " -> " << result.last_loss;
-  if (result.last_eval_loss >= 0) out << ", eval loss " << result.last_eval_loss;
-  out << "; model written to " << result.model_dir << "\n";
-  return result;
+  return true;
+}
+
+double Trainer::Evaluate() {
+  Impl& t = *impl_;
+  if (t.eval_batches.empty()) return -1;
+  result_.last_eval_loss = EvalLoss(*t.model, t.eval_batches, t.step_options);
+  return result_.last_eval_loss;
+}
+
+std::string Trainer::Export() {
+  Impl& t = *impl_;
+  const auto& cfg = t.cfg;
+  result_.model_dir = (fs::path(cfg.run.dir) / cfg.run.name / "final").string();
+  // Collective when distributed; only rank 0 (which writes) keeps the full state.
+  auto state = t.distributed() ? t.applied.fsdp->GatherFullState(/*rank0_only=*/true) : t.model->StateForExport();
+  if (t.leader) {
+    t.model->SaveExport(t.model->ToExportNames(std::move(state)), result_.model_dir);
+    if (!cfg.data.tokenizer.empty() && fs::exists(cfg.data.tokenizer)) {
+      fs::copy_file(cfg.data.tokenizer, fs::path(result_.model_dir) / "tokenizer.json",
+                    fs::copy_options::overwrite_existing);
+    }
+  }
+  Emit(step_, "export", "model_dir=" + result_.model_dir);
+  return result_.model_dir;
+}
+
+void Trainer::Finish() {
+  End(metrics::RunStatus::kCompleted, "");
+  std::ostringstream os;
+  os << "loom train: loss " << result_.first_loss << " -> " << result_.last_loss;
+  if (result_.last_eval_loss >= 0) os << ", eval loss " << result_.last_eval_loss;
+  if (!result_.model_dir.empty()) os << "; model written to " << result_.model_dir;
+  Log(os.str());
+}
+
+void Trainer::Fail(const std::string& error) { End(metrics::RunStatus::kFailed, error); }
+
+TrainerState Trainer::State() const {
+  const Impl& t = *impl_;
+  TrainerState s;
+  s.step = step_;
+  s.data_position = t.loader->position();
+  s.rng = at::detail::getDefaultCPUGenerator().get_state();
+  if (t.distributed()) {
+    for (const auto& u : t.applied.fsdp->Units()) s.model.emplace_back(u.name, u.shard.detach().clone());
+  } else {
+    for (const auto& p : t.model->named_parameters()) s.model.emplace_back(p.key(), p.value().detach().clone());
+  }
+  // AdamW state in parameter order (the optimizer's param groups).
+  int64_t index = 0;
+  for (const auto& group : t.optimizer->param_groups()) {
+    for (const auto& p : group.params()) {
+      const std::string key = std::to_string(index++);
+      auto it = t.optimizer->state().find(p.unsafeGetTensorImpl());
+      if (it == t.optimizer->state().end()) continue;
+      const auto& st = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+      s.optimizer.emplace_back(key + ".exp_avg", st.exp_avg().clone());
+      s.optimizer.emplace_back(key + ".exp_avg_sq", st.exp_avg_sq().clone());
+      s.optimizer.emplace_back(key + ".step", at::scalar_tensor(static_cast<double>(st.step()), at::kDouble));
+    }
+  }
+  return s;
+}
+
+void Trainer::Restore(const TrainerState& s) {
+  Impl& t = *impl_;
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> targets;
+  if (t.distributed()) {
+    for (const auto& u : t.applied.fsdp->Units()) targets.push_back(u.shard);
+  } else {
+    for (const auto& p : t.model->parameters()) targets.push_back(p);
+  }
+  if (targets.size() != s.model.size()) {
+    throw ConfigError(ErrorWithFix("trainer state holds " + std::to_string(s.model.size()) + " model tensors, this run " +
+                                       std::to_string(targets.size()),
+                                   "restore a state taken with the same config and parallel layout"));
+  }
+  for (size_t i = 0; i < targets.size(); ++i) {
+    if (!targets[i].sizes().equals(s.model[i].second.sizes())) {
+      throw ConfigError(ErrorWithFix("trainer state tensor '" + s.model[i].first + "' has another shape",
+                                     "restore a state taken with the same config and parallel layout"));
+    }
+    targets[i].copy_(s.model[i].second);
+  }
+  std::map<std::string, at::Tensor> opt(s.optimizer.begin(), s.optimizer.end());
+  int64_t index = 0;
+  for (auto& group : t.optimizer->param_groups()) {
+    for (auto& p : group.params()) {
+      const std::string key = std::to_string(index++);
+      if (!opt.count(key + ".exp_avg")) continue;
+      auto st = std::make_unique<torch::optim::AdamWParamState>();
+      st->exp_avg(opt.at(key + ".exp_avg").clone());
+      st->exp_avg_sq(opt.at(key + ".exp_avg_sq").clone());
+      st->step(static_cast<int64_t>(opt.at(key + ".step").item<double>()));
+      t.optimizer->state()[p.unsafeGetTensorImpl()] = std::move(st);
+    }
+  }
+  step_ = s.step;
+  t.loader->Seek(s.data_position);
+  if (s.rng.defined()) {
+    at::Generator gen = at::detail::getDefaultCPUGenerator();  // a handle: sets the default generator
+    gen.set_state(s.rng);
+  }
+}
+
+TrainResult RunTraining(const config::LoomConfig& cfg, std::ostream& log, const comm::CommunicatorPtr& world) {
+  auto trainer = Trainer::Create(cfg, world);
+  std::ostringstream null_log;
+  const bool leader = !world || world->rank() == 0;
+  trainer->AddObserver(std::make_shared<ConsoleObserver>(leader ? log : null_log, cfg.train.steps,
+                                                         cfg.train.log_every));
+  CancelOnSignals(trainer.get());
+  try {
+    while (trainer->Step()) {
+    }
+    if (!trainer->cancelled()) {
+      trainer->Export();
+      trainer->Finish();
+    }
+  } catch (...) {
+    CancelOnSignals(nullptr);
+    throw;
+  }
+  CancelOnSignals(nullptr);
+  return trainer->result();
+}
+
+namespace {
+std::atomic<Trainer*> g_signal_trainer{nullptr};
+std::atomic<int> g_signals_seen{0};
+
+extern "C" void OnCancelSignal(int sig) {
+  if (g_signals_seen.fetch_add(1) > 0) {  // a second signal: stop now
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+    return;
+  }
+  if (Trainer* t = g_signal_trainer.load()) t->Cancel();
+}
+}  // namespace
+
+void CancelOnSignals(Trainer* trainer) {
+  g_signal_trainer.store(trainer);
+  g_signals_seen.store(0);
+  // SIGINT only: `loom launch` stops ranks with SIGTERM, which must still
+  // end a rank blocked in a collective with a dead peer at once.
+  std::signal(SIGINT, trainer ? OnCancelSignal : SIG_DFL);
 }
 
 }  // namespace loom::train

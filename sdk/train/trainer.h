@@ -1,27 +1,45 @@
-// The training loop behind `loom train`: builds (or loads) the model, packs
-// the tokenized dataset, runs AdamW steps with the schedule, accumulation,
-// clipping and optional bf16 autocast, evaluates every K steps on the
-// held-out split, records everything in the SQLite run store, shows a live
-// progress line, and writes the final model as a Hugging Face directory.
+// Trainer: one training run as an object the CLI, the C ABI and the studio
+// drive the same way. Created from a config (and a world), it builds the
+// model (sharded on the meta device when distributed), the Plan
+// (sdk/train/plan_config.h) and applies it (parallel/plan/apply_plan.h), opens
+// the data, the optimizer and (rank 0) the run store; then
 //
-// Determinism: with the same config and seed, two CPU runs produce the same
-// losses bit for bit (model init, data order and math are all seeded).
-// Distributed: given a world communicator of N > 1 ranks (from `loom launch`),
-// the model is built on the meta device and each rank fills only its shards
-// (from HF init or model.path's safetensors: sharded construction),
-// parameters are FSDP/HSDP-sharded per parallel.* (dp_replicate x dp_shard),
-// each data rank reads its own rows, the loss is normalised by the global
-// label-token count, rank 0 writes the run store and the final model
-// (gathered from the shards to rank 0 only). Any layout gives the one-process losses.
+//   Step()      one optimizer step (accumulation, clipping, schedule; eval
+//               every train.eval_every steps); false once no step is left or
+//               the run was cancelled
+//   Evaluate()  mean loss on the held-out batches
+//   Export()    the model as a Hugging Face directory (gathered to rank 0)
+//   Finish()    marks the run completed
+//   Cancel()    from any thread or a signal handler (it only sets an atomic
+//               flag; `loom train` calls it on Ctrl-C): the next Step() boundary stops every rank at the same
+//               step (the ranks agree through one all-reduce per step) and
+//               the run is marked `cancelled` in the run store
+//   State()/Restore()  what a checkpoint saves: step, data position, RNG,
+//               this rank's model values (FSDP shards) and AdamW state
+//
+// Observers receive each step's metrics, events (build, plan, eval, export)
+// and log lines on the training thread; the run store, the progress line and
+// the log stream are observers. Any TrainableModel trains through it.
+//
+// Determinism: with the same config and seed two CPU runs give the same
+// losses bit for bit; any parallel layout gives the one-process losses
+// (the loss is normalised by the global label-token count).
 #pragma once
 
+#include <atomic>
+#include <memory>
 #include <ostream>
 #include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
 
-#include "models/llm/llm_config.h"
+#include <ATen/core/Tensor.h>
+
 #include "parallel/comm/communicator.h"
+#include "parallel/plan/plan.h"
 #include "sdk/config/train_config.h"
-#include "sdk/train/model_config.h"
+#include "sdk/metrics/run_store.h"
 
 namespace loom::train {
 
@@ -31,10 +49,90 @@ struct TrainResult {
   double last_loss = 0;
   double last_eval_loss = -1;  // -1: no evaluation ran
   std::string model_dir;       // the final HF model directory
+  metrics::RunStatus status = metrics::RunStatus::kRunning;
 };
 
-// `world` may be null (one process).
+// Receives what a Trainer does, on the thread that calls Step().
+class TrainerObserver {
+ public:
+  virtual ~TrainerObserver() = default;
+  virtual void OnStep(const metrics::StepMetrics& /*m*/) {}
+  virtual void OnEvent(int64_t /*step*/, const std::string& /*kind*/, const std::string& /*message*/) {}
+  virtual void OnLog(const std::string& /*line*/) {}
+  virtual void OnFinish(metrics::RunStatus /*status*/, const std::string& /*error*/) {}
+};
+
+// What a training checkpoint saves and restores (files: the checkpoint issue).
+struct TrainerState {
+  int64_t step = 0;           // optimizer steps done
+  int64_t data_position = 0;  // train batches this rank's loader has returned
+  at::Tensor rng;             // the CPU generator's state
+  // This rank's model values: every parameter (one process) or its FSDP
+  // unit shards (by unit name), and AdamW's moments and step per tensor.
+  std::vector<std::pair<std::string, at::Tensor>> model;
+  std::vector<std::pair<std::string, at::Tensor>> optimizer;
+};
+
+class Trainer {
+ public:
+  // `world` may be null (one process). Validates the config, the model and
+  // the plan before any work (ConfigError listing every problem).
+  static std::unique_ptr<Trainer> Create(const config::LoomConfig& cfg, const comm::CommunicatorPtr& world = nullptr);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // Observers added before the first Step() also see the build/plan events
+  // replayed. Not thread-safe: add from the training thread.
+  void AddObserver(std::shared_ptr<TrainerObserver> observer);
+
+  bool Step();
+  double Evaluate();
+  std::string Export();
+  void Finish();
+  // Records a failure (the run ends `failed`); for callers that catch.
+  void Fail(const std::string& error);
+  void Cancel() noexcept { cancel_requested_.store(true, std::memory_order_relaxed); }
+
+  bool cancelled() const { return cancelled_; }
+  bool done() const;
+  int64_t step() const { return step_; }
+  int64_t total_steps() const;
+  const parallel::Plan& plan() const;
+  const TrainResult& result() const { return result_; }
+
+  TrainerState State() const;
+  // Restores a State() taken from a trainer of the same config and layout.
+  void Restore(const TrainerState& state);
+
+  struct Impl;
+
+ private:
+  explicit Trainer(std::unique_ptr<Impl> impl);
+  void Emit(int64_t step, const std::string& kind, const std::string& message);
+  void Log(const std::string& line);
+  void End(metrics::RunStatus status, const std::string& error);
+
+  std::unique_ptr<Impl> impl_;
+  std::vector<std::shared_ptr<TrainerObserver>> observers_;
+  // What happened before the first step, replayed to observers added later.
+  std::vector<std::tuple<int64_t, std::string, std::string>> early_events_;
+  std::vector<std::string> early_logs_;
+  std::atomic<bool> cancel_requested_{false};
+  bool cancelled_ = false;
+  bool ended_ = false;
+  int64_t step_ = 0;
+  TrainResult result_;
+};
+
+// The `loom train` loop: Create, the progress line and log on `log` (rank 0),
+// Step until done or cancelled, Export and Finish (unless cancelled).
 TrainResult RunTraining(const config::LoomConfig& cfg, std::ostream& log,
                         const comm::CommunicatorPtr& world = nullptr);
+
+// The trainer Cancel()s when SIGINT (Ctrl-C) arrives while it runs; a second
+// SIGINT terminates at once. SIGTERM keeps its default (`loom launch` uses it
+// to stop ranks that may be blocked in a collective). Null uninstalls.
+void CancelOnSignals(Trainer* trainer);
 
 }  // namespace loom::train

@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
   const std::string dir = argv[1];
   const int steps = std::stoi(argv[2]);
   auto model = loom::models::LoadDecoderLM(dir + "/model");
-  auto ids = loom::models::Checkpoint::Open(dir + "/batch.safetensors").Get("input_ids").clone();
+  auto ids = loom::models::SafetensorsFiles::Open(dir + "/batch.safetensors").Get("input_ids").clone();
   const auto info = loom::runtime::WorldInfoFromEnv();
   std::unique_ptr<loom::parallel::FsdpModel> fsdp;
   loom::parallel::ProcessGroups groups;

@@ -46,14 +46,14 @@ grep -q qwen3_moe "$work/export/config.json"
   --parallel.ep 2 --data.micro_batch_size 1
 read_losses resumed_single resumed_ep2
 expect_same_losses resumed_single resumed_ep2 5 1e-5
-# The run store says how it was built; the ranks together read the checkpoint
+# The run store says how it was built; the ranks together read the safetensors
 # once (EP 2 x expert-FSDP 2 and FSDP 4 cover every tensor exactly once).
 ckpt_bytes=$(stat -c %s "$work/export/model.safetensors")
 build=$("$loom" runs show resumed_ep2 --db "$work/runs.sqlite" | grep "build")
 echo "$build"
 echo "$build" | grep -q "built on the meta device; each of 4 ranks filled only its shards from $work/export" \
   || { echo "no sharded build event"; exit 1; }
-read_bytes=$(echo "$build" | sed 's/.*(\([0-9]*\) checkpoint bytes.*/\1/')
+read_bytes=$(echo "$build" | sed 's/.*(\([0-9]*\) safetensors bytes.*/\1/')
 # The file also holds its JSON header: the tensors are a little smaller.
 [ "$read_bytes" -le "$ckpt_bytes" ] && [ "$read_bytes" -ge $((ckpt_bytes - 65536)) ] \
   || { echo "read $read_bytes bytes of a $ckpt_bytes-byte checkpoint"; exit 1; }

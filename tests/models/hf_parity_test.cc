@@ -8,6 +8,7 @@
 // model loads in transformers with the same logits).
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -31,13 +32,32 @@ namespace fs = std::filesystem;
 const std::string kPython = std::string(LOOM_SOURCE_DIR) + "/.venv/bin/python";
 const std::string kOracle = std::string(LOOM_SOURCE_DIR) + "/tests/models/hf_oracle.py";
 
-// Runs the oracle once per family and oracle version: results are cached under
-// the build tree (LOOM_BINARY's directory), keyed by a hash of hf_oracle.py, and
-// published with an atomic rename so parallel test processes share them.
+// "torch X transformers Y" of the oracle's venv (read once, from package metadata).
+const std::string& OracleVersions() {
+  static const std::string versions = [] {
+    const std::string cmd = kPython + " -c \"import importlib.metadata as m; "
+                            "print('torch', m.version('torch'), 'transformers', m.version('transformers'))\"";
+    std::string out;
+    if (FILE* pipe = ::popen(cmd.c_str(), "r")) {
+      char buf[256];
+      while (std::fgets(buf, sizeof(buf), pipe)) out += buf;
+      ::pclose(pipe);
+    }
+    if (out.empty()) throw std::runtime_error("cannot read the oracle's torch/transformers versions (run `make deps`?)");
+    return out;
+  }();
+  return versions;
+}
+
+// Runs the oracle once per family, oracle script and library versions:
+// results are cached under the build tree (LOOM_BINARY's directory), keyed
+// by a hash of hf_oracle.py and the venv's torch and transformers versions
+// (a new transformers must re-run the oracle), and published with an atomic
+// rename so parallel test processes share them.
 std::string OracleDir(const std::string& family) {
   std::ifstream script(kOracle);
   std::stringstream text;
-  text << script.rdbuf();
+  text << script.rdbuf() << OracleVersions();
   const std::string key = family + "-" + std::to_string(std::hash<std::string>{}(text.str()) % 1000000007);
   const fs::path root = fs::path(LOOM_BINARY).parent_path() / "oracle";
   const fs::path final_dir = root / key;
@@ -77,14 +97,14 @@ class HfParityTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     dir_ = OracleDir(GetParam());
-    ref_ = std::make_unique<models::Checkpoint>(models::Checkpoint::Open(dir_ + "/ref.safetensors"));
+    ref_ = std::make_unique<models::SafetensorsFiles>(models::SafetensorsFiles::Open(dir_ + "/ref.safetensors"));
   }
   at::Tensor Ref(const std::string& name) { return ref_->Get(name).clone(); }
   std::shared_ptr<models::DecoderLM> Load(const std::string& sub = "model") {
     return models::LoadDecoderLM(dir_ + "/" + sub);
   }
   std::string dir_;
-  std::unique_ptr<models::Checkpoint> ref_;
+  std::unique_ptr<models::SafetensorsFiles> ref_;
 };
 
 TEST_P(HfParityTest, LogitsMatchOnAPaddedBatch) {

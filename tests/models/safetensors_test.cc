@@ -6,6 +6,7 @@
 
 #include <ATen/ATen.h>
 
+#include "models/llm/decoder_lm.h"
 #include "models/core/registry.h"
 #include "models/core/safetensors.h"
 #include "models/llm/llm_config.h"
@@ -42,10 +43,10 @@ TEST(SafetensorsTest, ShardedCheckpointWithIndex) {
   const auto dir = TempDir("sharded");
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (int i = 0; i < 5; ++i) tensors.push_back({"w" + std::to_string(i), at::full({256}, static_cast<float>(i))});
-  SaveCheckpoint(dir, tensors, /*max_shard_bytes=*/2048);  // 1 KiB each -> 3 shards
+  SaveSafetensorsDir(dir, tensors, /*max_shard_bytes=*/2048);  // 1 KiB each -> 3 shards
   EXPECT_TRUE(fs::exists(dir + "/model.safetensors.index.json"));
   EXPECT_TRUE(fs::exists(dir + "/model-00003-of-00003.safetensors"));
-  auto ckpt = Checkpoint::Open(dir);
+  auto ckpt = SafetensorsFiles::Open(dir);
   EXPECT_EQ(ckpt.Names().size(), 5u);
   for (int i = 0; i < 5; ++i) EXPECT_EQ(ckpt.Get("w" + std::to_string(i))[0].item<float>(), i);
   EXPECT_THROW(ckpt.Get("missing"), ConfigError);
@@ -66,7 +67,7 @@ TEST(SafetensorsTest, CorruptFilesGiveClearErrors) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("exceeds the file"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(Checkpoint::Open(dir + "/nothing-here"), ConfigError);
+  EXPECT_THROW(SafetensorsFiles::Open(dir + "/nothing-here"), ConfigError);
 }
 
 TEST(LlmConfigTest, UnsupportedKeysAndValuesNameTheFix) {

@@ -10,6 +10,7 @@
 #include <ATen/ATen.h>
 #include <torch/torch.h>
 
+#include "models/llm/decoder_lm.h"
 #include "parallel/expert/expert_dispatcher.h"
 #include "parallel/fsdp/fsdp.h"
 #include "parallel/mesh/process_groups.h"
@@ -93,7 +94,6 @@ TEST_P(ExpertParityTest, TwentyStepsMatchOneProcess) {
       model->SetExpertDispatcher(std::make_shared<parallel::ExpertParallelDispatcher>(
           groups.ep, parallel::ExpertParallelOptions{l.chunks}));
     }
-    parallel::SumRouterStatsOver(model->router_stats(), groups.world);
     parallel::FsdpModel fsdp(model, groups);
     auto opt = train::BuildAdamW(fsdp.ShardParameters(true), fsdp.ShardParameters(false), ParityOptimizer());
     train::StepOptions so;

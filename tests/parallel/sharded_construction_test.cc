@@ -24,6 +24,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/CPUAllocator.h>
 
+#include "models/llm/decoder_lm.h"
 #include "models/core/safetensors.h"
 #include "models/llm/weight_sources.h"
 #include "ops/base/error.h"
@@ -117,7 +118,7 @@ std::vector<RankReport> ShardOnRanks(
       fsdp = std::make_unique<parallel::FsdpModel>(model, groups, parallel::FsdpOptions{}, source.get());
       r.peak = tracker->peak() - before;
       r.shard_bytes = fsdp->ShardBytes();
-      if (auto* ckpt = dynamic_cast<models::HfCheckpointSource*>(source.get())) r.bytes_read = ckpt->bytes_read();
+      if (auto* ckpt = dynamic_cast<models::HfWeightsSource*>(source.get())) r.bytes_read = ckpt->bytes_read();
       if (auto* init = dynamic_cast<models::HfInitSource*>(source.get())) r.elements_drawn = init->elements_drawn();
       ++measured;
       cv.notify_all();
@@ -217,14 +218,14 @@ TEST_P(ShardedConstructionTest, CheckpointShardsEqualAWholeLoadAndEachRankReadsO
       t = t.to(dtype);
       checkpoint_bytes += t.numel() * t.element_size();
     }
-    models::SaveCheckpoint(dir.string(), state, /*max_shard_bytes=*/checkpoint_bytes / 3);
+    models::SaveSafetensorsDir(dir.string(), state, /*max_shard_bytes=*/checkpoint_bytes / 3);
     ASSERT_TRUE(fs::exists(dir / "model.safetensors.index.json"));
     models::DecoderLM whole(config);
     whole.LoadFrom(dir.string());
     const auto reports = ShardOnRanks(
         layout, config,
         [&](const models::DecoderLM& meta) {
-          return std::make_unique<models::HfCheckpointSource>(dir.string(), models::ShapesOf(meta),
+          return std::make_unique<models::HfWeightsSource>(dir.string(), models::ShapesOf(meta),
                                                               config.tie_word_embeddings);
         },
         NamedParams(whole));
@@ -261,10 +262,10 @@ TEST(ShardedConstructionErrors, ACheckpointThatDoesNotFitTheModelFailsFromItsHea
     auto state = saved.StateForExport();
     std::erase_if(state, [&](const auto& nt) { return nt.first == drop; });
     fs::remove_all(dir);
-    models::SaveCheckpoint(dir.string(), state);
+    models::SaveSafetensorsDir(dir.string(), state);
     models::DecoderLM meta(config, at::kMeta);
     try {
-      models::HfCheckpointSource source(dir.string(), models::ShapesOf(meta), config.tie_word_embeddings);
+      models::HfWeightsSource source(dir.string(), models::ShapesOf(meta), config.tie_word_embeddings);
       ADD_FAILURE() << "no error";
     } catch (const ConfigError& e) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();

@@ -12,6 +12,7 @@
 #include <ATen/ATen.h>
 #include <torch/torch.h>
 
+#include "models/llm/decoder_lm.h"
 #include "parallel/fsdp/fsdp.h"
 #include "parallel/mesh/process_groups.h"
 #include "parallel/recompute/recompute.h"

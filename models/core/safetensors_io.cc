@@ -1,4 +1,4 @@
-// Sharded checkpoint reading and safetensors writing.
+// Reading Hugging Face safetensors sets (one file, or a sharded index) and writing them.
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -31,8 +31,8 @@ std::string DtypeName(at::ScalarType t) {
 
 }  // namespace
 
-Checkpoint Checkpoint::Open(const std::string& file_or_dir) {
-  Checkpoint ckpt;
+SafetensorsFiles SafetensorsFiles::Open(const std::string& file_or_dir) {
+  SafetensorsFiles ckpt;
   ckpt.source_ = file_or_dir;
   const fs::path p(file_or_dir);
   std::vector<std::string> files;
@@ -71,13 +71,13 @@ Checkpoint Checkpoint::Open(const std::string& file_or_dir) {
   return ckpt;
 }
 
-std::vector<std::string> Checkpoint::Names() const {
+std::vector<std::string> SafetensorsFiles::Names() const {
   std::vector<std::string> names;
   for (const auto& [n, _] : where_) names.push_back(n);
   return names;
 }
 
-at::Tensor Checkpoint::Get(const std::string& name) const {
+at::Tensor SafetensorsFiles::Get(const std::string& name) const {
   auto it = where_.find(name);
   if (it == where_.end()) {
     throw ConfigError(ErrorWithFix("checkpoint '" + source_ + "' has no tensor '" + name + "'",
@@ -119,7 +119,7 @@ void SaveSafetensors(const std::string& path,
   fs::rename(tmp, path);  // atomic: readers never see a half-written file
 }
 
-void SaveCheckpoint(const std::string& dir,
+void SaveSafetensorsDir(const std::string& dir,
                     const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                     size_t max_shard_bytes) {
   fs::create_directories(dir);

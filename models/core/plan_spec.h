@@ -1,0 +1,46 @@
+// PlanSpec: what a model family lets executors do to it, as plain data next
+// to the model. Executors (FSDP/HSDP, recompute, Ulysses, EP) read only this
+// and the plan; they never walk a family's own fields, so a new family gets
+// every executor by declaring its spec (tests/parallel/generic_model_test.cc
+// does it for a stack of MLP blocks).
+//
+// Patterns are dotted module/parameter paths where `*` matches exactly one
+// path segment: "model.layers.*" matches "model.layers.3" but not
+// "model.layers.3.mlp". Modules are matched in named_modules() order, which
+// must be the order their forwards run (FSDP prefetches in that order).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace loom::models {
+
+struct PlanSpec {
+  // Modules that are FSDP units and full-recompute units (each a
+  // models::Module whose forward runs through CallWithHooks).
+  std::string fsdp_unit_pattern;        // e.g. "model.layers.*"
+  // Parameters outside every unit (embeddings, final norm, head): the root
+  // unit, gathered for the whole forward. Documentation only: the root is
+  // "everything not in a unit".
+  std::vector<std::string> root_params;
+  // Modules whose attention may run under Ulysses SP ("" = the model has no
+  // attention: SP only slices activations along the sequence).
+  std::string sp_attention_pattern;
+  // Stacked expert parameters (dim 0 = expert index) an EP plan may split on
+  // dim 0; "" for dense families.
+  std::string expert_param_pattern;
+  // Modules recomputed by the "selective" policy (cheap to redo, large
+  // activations), e.g. "model.layers.*.mlp"; "" = selective is not offered.
+  std::string selective_recompute_pattern;
+
+  // Facts of this model instance the plan validator needs (0 = none).
+  int64_t attention_heads = 0;
+  int64_t kv_heads = 0;
+  int64_t num_experts = 0;
+};
+
+// True when dotted `path` matches `pattern` (`*` = one segment).
+bool MatchesPattern(const std::string& pattern, const std::string& path);
+
+}  // namespace loom::models

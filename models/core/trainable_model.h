@@ -1,0 +1,67 @@
+// TrainableModel: what the engine (executors, train step, Trainer) needs of
+// any model it trains: a root models::Module with a PlanSpec, a loss over a
+// batch of token positions, op slots a plan may redirect, and an export.
+// An LLM (DecoderLM) is one; omni models are the next. Nothing here
+// communicates: executors attach through hooks and op slots.
+//
+// Legend: B rows, T positions.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "models/core/module.h"
+#include "models/core/plan_spec.h"
+#include "ops/attention/attention.h"
+#include "ops/moe/expert_dispatcher.h"
+
+namespace loom::models {
+
+class RouterStats;
+
+// What one forward needs besides the weights.
+struct ModelInputs {
+  at::Tensor input_ids;     // (B, T) int64
+  at::Tensor position_ids;  // (B, T) int64; undefined = 0..T-1
+  at::Tensor doc_ids;       // (B, T) int64 packed-document ids (-1 padding); undefined = one doc
+};
+
+class TrainableModel : public Module {
+ public:
+  using Module::Module;
+  ~TrainableModel() override = default;
+
+  // The family's spec with this instance's head and expert counts.
+  virtual PlanSpec plan_spec() const = 0;
+  // Sum of token losses over labels (B, T) != -100; the model's forward runs
+  // through this root module's CallWithHooks (executors hook the root there).
+  virtual at::Tensor LossSum(const ModelInputs& in, const at::Tensor& labels, int64_t chunk_size) = 0;
+  // Weighted auxiliary loss of the last LossSum (0 when the model has none).
+  virtual double AuxLoss() const { return 0.0; }
+  // Router statistics of the last recorded forward (MoE models), else null.
+  // The loss boundary (sdk/train/train_step) sums them over ranks.
+  virtual RouterStats* router_stats() const { return nullptr; }
+
+  // Op slots a parallel plan redirects (Ulysses attention, EP dispatch).
+  // Models without attention or experts refuse, naming the spec field.
+  virtual void SetAttentionBackend(std::shared_ptr<ops::AttentionBackend> backend);
+  virtual void SetExpertDispatcher(std::shared_ptr<ops::ExpertDispatcher> dispatcher);
+
+  // Parameters (as named_parameters() names them) -> the tensors written on
+  // export (e.g. stacked experts split per expert). Default: unchanged.
+  virtual std::vector<std::pair<std::string, at::Tensor>> ToExportNames(
+      std::vector<std::pair<std::string, at::Tensor>> state) const {
+    return state;
+  }
+  // Writes `state` (from ToExportNames) as a model directory others can load.
+  virtual void SaveExport(std::vector<std::pair<std::string, at::Tensor>> state, const std::string& dir) const = 0;
+  // Short human name ("qwen3", ...) for logs and errors.
+  virtual std::string family() const = 0;
+  virtual int64_t NumParameters() const;
+};
+
+}  // namespace loom::models

@@ -1,0 +1,185 @@
+// The Trainer object: Step() with observers, Cancel() from another thread
+// (one process) and from one rank (all ranks stop at the same step), the
+// run store left consistent, and State()/Restore() resuming bit for bit.
+// Also the Plan value: built from a config by one function, JSON round
+// trip, every problem listed at once.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "ops/base/error.h"
+#include "parallel/plan/plan.h"
+#include "sdk/metrics/run_store.h"
+#include "sdk/train/model_config.h"
+#include "sdk/train/plan_config.h"
+#include "sdk/train/trainer.h"
+#include "tests/testing/multi_rank.h"
+#include "tests/testing/synthetic_data.h"
+
+namespace loom::train {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string TempDir(const std::string& what) {
+  const auto dir = fs::temp_directory_path() / ("loom-" + what + "-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+config::LoomConfig Tiny(const std::string& dir, const std::string& name, int64_t steps) {
+  config::LoomConfig cfg;
+  cfg.model.family = "qwen3";
+  cfg.model.vocab_size = 64, cfg.model.hidden_size = 32, cfg.model.intermediate_size = 48;
+  cfg.model.num_hidden_layers = 2, cfg.model.num_attention_heads = 4, cfg.model.num_key_value_heads = 2;
+  cfg.model.head_dim = 8;
+  cfg.data.train = testing::MakeSyntheticDataset(dir + "/data");
+  cfg.data.seq_len = 32, cfg.data.micro_batch_size = 2;
+  cfg.train.steps = steps, cfg.train.lr = 1e-2, cfg.train.warmup_steps = 2;
+  cfg.run.name = name, cfg.run.dir = dir + "/runs", cfg.run.db = dir + "/runs.sqlite";
+  return cfg;
+}
+
+// Counts what a trainer reports.
+struct Recorder : TrainerObserver {
+  std::atomic<int> steps{0};
+  std::vector<double> losses;
+  std::vector<std::string> events;
+  metrics::RunStatus status = metrics::RunStatus::kRunning;
+  void OnStep(const metrics::StepMetrics& m) override {
+    losses.push_back(m.loss);
+    ++steps;
+  }
+  void OnEvent(int64_t, const std::string& kind, const std::string&) override { events.push_back(kind); }
+  void OnFinish(metrics::RunStatus s, const std::string&) override { status = s; }
+};
+
+TEST(TrainerTest, CancelFromAnotherThreadEndsTheRunCancelled) {
+  const std::string dir = TempDir("cancel");
+  auto trainer = Trainer::Create(Tiny(dir, "cancelled", 1000));
+  auto rec = std::make_shared<Recorder>();
+  trainer->AddObserver(rec);
+  std::thread canceller([&] {
+    while (rec->steps.load() < 3) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    trainer->Cancel();
+  });
+  int64_t ran = 0;
+  while (trainer->Step()) ++ran;
+  canceller.join();
+  EXPECT_TRUE(trainer->cancelled());
+  EXPECT_GE(ran, 3);
+  EXPECT_LT(ran, 1000) << "Cancel() did not stop the run";
+  EXPECT_FALSE(trainer->Step()) << "a cancelled trainer must not step again";
+  EXPECT_EQ(rec->status, metrics::RunStatus::kCancelled);
+  EXPECT_EQ(rec->events.front(), "build") << "observers added after Create still see the build event";
+  EXPECT_NE(std::find(rec->events.begin(), rec->events.end(), "plan"), rec->events.end());
+  EXPECT_EQ(rec->events.back(), "cancel");
+  metrics::RunStore store(dir + "/runs.sqlite");
+  const auto run = store.GetRun("cancelled");
+  EXPECT_EQ(run.status, metrics::RunStatus::kCancelled);
+  EXPECT_EQ(static_cast<int64_t>(store.GetSteps(run.id).size()), ran) << "every step done is in the store";
+  EXPECT_EQ(static_cast<int64_t>(rec->losses.size()), ran);
+}
+
+TEST(TrainerTest, CancelOnOneRankStopsEveryRankAtTheSameStep) {
+  const std::string dir = TempDir("cancel-ranks");
+  const auto cfg = Tiny(dir, "cancelled2", 1000);
+  std::mutex mu;
+  std::vector<int64_t> stopped_at(2, -1);
+  testing::RunOnRanks(2, [&](const comm::CommunicatorPtr& world) {
+    auto trainer = Trainer::Create(cfg, world);
+    while (trainer->Step()) {
+      if (world->rank() == 1 && trainer->step() == 2) trainer->Cancel();
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    stopped_at[world->rank()] = trainer->step();
+    EXPECT_TRUE(trainer->cancelled()) << "rank " << world->rank();
+  });
+  EXPECT_EQ(stopped_at[0], 2);
+  EXPECT_EQ(stopped_at[1], 2);
+  metrics::RunStore store(dir + "/runs.sqlite");
+  EXPECT_EQ(store.GetRun("cancelled2").status, metrics::RunStatus::kCancelled);
+  EXPECT_EQ(store.GetSteps(store.GetRun("cancelled2").id).size(), 2u);
+}
+
+TEST(TrainerTest, RestoredStateContinuesBitForBit) {
+  const std::string dir = TempDir("state");
+  auto whole = Trainer::Create(Tiny(dir, "whole", 6));
+  auto rec = std::make_shared<Recorder>();
+  whole->AddObserver(rec);
+  while (whole->Step()) {
+  }
+  auto first = Trainer::Create(Tiny(dir, "first_half", 6));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(first->Step());
+  const TrainerState state = first->State();
+  EXPECT_EQ(state.step, 3);
+  EXPECT_EQ(state.data_position, 3);
+  auto resumed = Trainer::Create(Tiny(dir, "second_half", 6));
+  auto rec2 = std::make_shared<Recorder>();
+  resumed->AddObserver(rec2);
+  resumed->Restore(state);
+  while (resumed->Step()) {
+  }
+  ASSERT_EQ(rec->losses.size(), 6u);
+  ASSERT_EQ(rec2->losses.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(rec2->losses[i], rec->losses[3 + i]) << "step " << 3 + i;
+  auto other = Trainer::Create(Tiny(dir, "other", 6));
+  TrainerState broken = state;
+  broken.model.pop_back();
+  EXPECT_THROW(other->Restore(broken), ConfigError);
+}
+
+TEST(PlanTest, OneFunctionBuildsItAndJsonRoundTrips) {
+  config::LoomConfig cfg;
+  cfg.parallel.dp_replicate = 2, cfg.parallel.sp = 2, cfg.parallel.recompute = "selective";
+  cfg.parallel.param_dtype = "bf16", cfg.train.dtype = "bf16", cfg.parallel.fsdp_layers_per_unit = 2;
+  const auto plan = PlanFromConfig(cfg, 8);
+  const auto& c = plan.Component("model");
+  EXPECT_EQ(c.mesh.dp_shard, 2) << "dp_shard -1 resolves to the rest of the world";
+  EXPECT_EQ(c.fsdp.unit_pattern, "model.layers.*");
+  EXPECT_EQ(c.precision.compute, at::kBFloat16);
+  EXPECT_EQ(c.precision.params, at::kBFloat16);
+  EXPECT_EQ(c.precision.reduce, at::kFloat);
+  const auto json = parallel::PlanToJson(plan);
+  EXPECT_EQ(parallel::PlanToJson(parallel::PlanFromJson(json)), json);
+  ValidatePlanFor(plan, ModelConfigOf(cfg.model));
+  auto bad = json;
+  bad["components"][0]["mesh"]["spp"] = 2;
+  try {
+    parallel::PlanFromJson(bad);
+    ADD_FAILURE();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("components[0].mesh.spp"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parallel::PlanFromJson(nlohmann::json{{"world", "four"}, {"components", nlohmann::json::array()}}),
+               ConfigError);
+}
+
+TEST(PlanTest, EveryProblemIsListedAtOnceWithItsKey) {
+  config::LoomConfig cfg;  // qwen3: 4 heads, dense
+  cfg.parallel.sp = 3, cfg.parallel.ep = 2, cfg.parallel.fsdp_layers_per_unit = 0;
+  const auto plan = PlanFromConfig(cfg, 4);
+  const auto problems = parallel::FindPlanProblems(plan, {SpecOf(ModelConfigOf(cfg.model))});
+  std::set<std::string> keys;
+  for (const auto& p : problems) keys.insert(p.key);
+  EXPECT_TRUE(keys.count("parallel.dp_shard")) << "world 4 does not split into sp 3";
+  EXPECT_TRUE(keys.count("parallel.ep")) << "ep on a dense model";
+  EXPECT_TRUE(keys.count("parallel.sp")) << "4 heads over sp 3";
+  EXPECT_TRUE(keys.count("parallel.fsdp_layers_per_unit"));
+  try {
+    ValidatePlanFor(plan, ModelConfigOf(cfg.model));
+    ADD_FAILURE();
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("the parallel plan has 4 problems"), std::string::npos) << what;
+    EXPECT_NE(what.find("needs a mixture-of-experts model"), std::string::npos) << what;
+    EXPECT_NE(what.find("not divisible by parallel.sp 3"), std::string::npos) << what;
+  }
+}
+
+}  // namespace
+}  // namespace loom::train
