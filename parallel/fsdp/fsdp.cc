@@ -33,7 +33,8 @@ struct FsdpModel::Unit {
   int pending = 0;   // parameter gradients still to arrive in this backward
   bool forwarded = false;  // a forward with grad mode ran since its last reduce-scatter
   bool ready = false;      // gradients complete, reduce-scatter not yet issued
-  comm::CommunicatorPtr comm;
+  comm::CommunicatorPtr comm;     // all-gathers
+  comm::CommunicatorPtr rs_comm;  // reduce-scatters: same ranks, its own order (see InstallHooks)
   const FsdpOptions* options = nullptr;
   FsdpStats* stats = nullptr;
 
@@ -131,7 +132,7 @@ struct FsdpModel::Unit {
     }
     rs_out = at::empty({padded / comm->size()}, flat.options());
     rs_in = flat;
-    rs_work = comm->ReduceScatter(rs_out, rs_in);
+    rs_work = rs_comm->ReduceScatter(rs_out, rs_in);
     stats->bytes_reduced += padded * flat.element_size();
     Free();
   }
@@ -191,6 +192,20 @@ FsdpModel::FsdpModel(std::shared_ptr<models::TrainableModel> model, const Proces
     throw ConfigError(ErrorWithFix("FSDP layers_per_unit " + std::to_string(options_.layers_per_unit) +
                                        " is not positive",
                                    "set parallel.fsdp_layers_per_unit to 1 or more"));
+  }
+  // Reduce-scatters run on communicators of their own (same ranks): a
+  // reduce-scatter deferred on one rank (a gradient that never came is
+  // flushed when the backward ends) must not reorder against the
+  // re-gathers the backward keeps issuing; within each communicator the
+  // order is then the same on every rank.
+  const auto all_ranks = [](const comm::CommunicatorPtr& c) {
+    std::vector<int> ranks(static_cast<size_t>(c->size()));
+    for (int i = 0; i < c->size(); ++i) ranks[static_cast<size_t>(i)] = i;
+    return ranks;
+  };
+  fsdp_reduce_ = groups_.fsdp->Split(all_ranks(groups_.fsdp), "fsdp_reduce");
+  if (groups_.ep && groups_.ep->size() > 1) {
+    expert_reduce_ = groups_.expert_fsdp->Split(all_ranks(groups_.expert_fsdp), "expert_fsdp_reduce");
   }
   GroupIntoUnits();
   LayOutShards();
@@ -269,6 +284,7 @@ void FsdpModel::LayOutShards() {
   // experts) laid end to end, padded to a multiple of the group size.
   for (auto& u : units_) {
     u->comm = u->expert ? groups_.expert_fsdp : groups_.fsdp;
+    u->rs_comm = u->expert ? expert_reduce_ : fsdp_reduce_;
     u->options = &options_;
     u->stats = &stats_;
     for (auto& p : u->params) {

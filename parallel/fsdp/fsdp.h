@@ -165,6 +165,7 @@ class FsdpModel {
 
   std::shared_ptr<models::TrainableModel> model_;
   ProcessGroups groups_;
+  comm::CommunicatorPtr fsdp_reduce_, expert_reduce_;  // reduce-scatters only
   FsdpOptions options_;
   FsdpStats stats_;
   std::vector<std::unique_ptr<Unit>> units_;

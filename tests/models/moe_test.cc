@@ -19,6 +19,7 @@
 #include "models/llm/moe_state_adapter.h"
 #include "ops/base/error.h"
 #include "parallel/recompute/recompute.h"
+#include "sdk/train/model_config.h"
 #include "sdk/config/load_config.h"
 #include "sdk/data/token_dataset.h"
 #include "sdk/metrics/run_store.h"
