@@ -197,16 +197,9 @@ FsdpModel::FsdpModel(std::shared_ptr<models::TrainableModel> model, const Proces
   // reduce-scatter deferred on one rank (a gradient that never came is
   // flushed when the backward ends) must not reorder against the
   // re-gathers the backward keeps issuing; within each communicator the
-  // order is then the same on every rank.
-  const auto all_ranks = [](const comm::CommunicatorPtr& c) {
-    std::vector<int> ranks(static_cast<size_t>(c->size()));
-    for (int i = 0; i < c->size(); ++i) ranks[static_cast<size_t>(i)] = i;
-    return ranks;
-  };
-  fsdp_reduce_ = groups_.fsdp->Split(all_ranks(groups_.fsdp), "fsdp_reduce");
-  if (groups_.ep && groups_.ep->size() > 1) {
-    expert_reduce_ = groups_.expert_fsdp->Split(all_ranks(groups_.expert_fsdp), "expert_fsdp_reduce");
-  }
+  // order is then the same on every rank. BuildProcessGroups makes them.
+  fsdp_reduce_ = groups_.fsdp_reduce ? groups_.fsdp_reduce : groups_.fsdp;
+  expert_reduce_ = groups_.expert_fsdp_reduce ? groups_.expert_fsdp_reduce : groups_.expert_fsdp;
   GroupIntoUnits();
   LayOutShards();
   FillShards(source);

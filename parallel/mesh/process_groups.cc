@@ -34,6 +34,9 @@ ProcessGroups BuildProcessGroups(const ParallelState& state, const comm::Communi
     const auto ranks = state.GroupRanks(kind, world->rank());
     groups.Get(kind) = world->Split(ranks, GroupKindName(kind));
   }
+  groups.fsdp_reduce = world->Split(state.GroupRanks(GroupKind::kFsdp, world->rank()), "fsdp_reduce");
+  groups.expert_fsdp_reduce =
+      world->Split(state.GroupRanks(GroupKind::kExpertFsdp, world->rank()), "expert_fsdp_reduce");
   return groups;
 }
 

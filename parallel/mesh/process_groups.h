@@ -16,6 +16,10 @@ struct ProcessGroups {
   comm::CommunicatorPtr dp;
   comm::CommunicatorPtr ep;
   comm::CommunicatorPtr expert_fsdp;
+  // The same ranks as fsdp / expert_fsdp, for FSDP's reduce-scatters only,
+  // so they order independently of the all-gathers (parallel/fsdp/fsdp.h).
+  comm::CommunicatorPtr fsdp_reduce;
+  comm::CommunicatorPtr expert_fsdp_reduce;
 
   const comm::CommunicatorPtr& Get(GroupKind kind) const;
   comm::CommunicatorPtr& Get(GroupKind kind);

@@ -143,7 +143,9 @@ std::vector<ConfigKey> BuildSchema() {
        {"fp32", "bf16"}, {}},
       {LOOM_KEY(parallel, cpu_offload),
        "FSDP: keep fp32 shards, their gradients and the optimizer state on the CPU (pinned with CUDA); "
-       "each unit's shard is copied to the compute device for its all-gather", {}, {}},
+       "each unit's shard is copied to the compute device for its all-gather. On a CPU-only build the "
+       "compute device is the CPU too, so this saves no memory: it only adds the staging copies (useful to "
+       "test the path)", {}, {}},
   };
 }
 

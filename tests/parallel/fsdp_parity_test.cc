@@ -33,8 +33,9 @@ constexpr int kSteps = 20, kRows = 8, kLen = 16;
 // Parameters of std 0.02 move by ~lr x steps = 0.06, so an absolute bound
 // cannot fail: bf16 cases also bound each tensor's update (final - init)
 // against the reference's, ||d - d_ref|| / ||d_ref||, which a dropped or
-// doubled update puts at >= 1.
-constexpr double kBf16LossTol = 5e-3, kBf16ParamTol = 5e-2, kBf16UpdateTol = 0.25, kFp32UpdateTol = 1e-3;
+// doubled update puts at >= 1 (measured: bf16 0.055, fp32 2.2e-6; bounds ~2x
+// and ~50x those).
+constexpr double kBf16LossTol = 5e-3, kBf16ParamTol = 5e-2, kBf16UpdateTol = 0.12, kFp32UpdateTol = 1e-4;
 
 models::LlmConfig TinyQwen3() {
   models::LlmConfig c;
