@@ -51,13 +51,9 @@ class TrainableModel : public Module {
   virtual void SetAttentionBackend(std::shared_ptr<ops::AttentionBackend> backend);
   virtual void SetExpertDispatcher(std::shared_ptr<ops::ExpertDispatcher> dispatcher);
 
-  // Parameters (as named_parameters() names them) -> the tensors written on
-  // export (e.g. stacked experts split per expert). Default: unchanged.
-  virtual std::vector<std::pair<std::string, at::Tensor>> ToExportNames(
-      std::vector<std::pair<std::string, at::Tensor>> state) const {
-    return state;
-  }
-  // Writes `state` (from ToExportNames) as a model directory others can load.
+  // Writes `state` (every parameter, named as named_parameters() names it,
+  // e.g. FSDP's gathered state) as a model directory others can load; the
+  // model maps its names to the export's (e.g. stacked experts per expert).
   virtual void SaveExport(std::vector<std::pair<std::string, at::Tensor>> state, const std::string& dir) const = 0;
   // Short human name ("qwen3", ...) for logs and errors.
   virtual std::string family() const = 0;

@@ -112,23 +112,20 @@ PlanSpec DecoderLM::FamilySpec(const std::string& model_type) {
   return spec;
 }
 
-PlanSpec DecoderLM::plan_spec() const {
-  PlanSpec spec = FamilySpec(config_.model_type);
-  spec.attention_heads = config_.num_attention_heads;
-  spec.kv_heads = config_.num_key_value_heads;
-  spec.num_experts = sparse_layers_.empty() ? 0 : config_.num_experts;
-  if (sparse_layers_.empty()) spec.expert_param_pattern.clear();
+PlanSpec DecoderLM::SpecFor(const LlmConfig& c) {
+  PlanSpec spec = FamilySpec(c.model_type);
+  spec.attention_heads = c.num_attention_heads;
+  spec.kv_heads = c.num_key_value_heads;
+  spec.num_experts = c.IsMoe() && c.NumSparseLayers() > 0 ? c.num_experts : 0;
+  if (spec.num_experts == 0) spec.expert_param_pattern.clear();
   return spec;
 }
+
+PlanSpec DecoderLM::plan_spec() const { return SpecFor(config_); }
 
 void DecoderLM::SetExpertDispatcher(std::shared_ptr<ops::ExpertDispatcher> dispatcher) {
   if (sparse_layers_.empty()) TrainableModel::SetExpertDispatcher(std::move(dispatcher));  // refuses
   moe_->dispatcher = std::move(dispatcher);
-}
-
-std::vector<std::pair<std::string, at::Tensor>> DecoderLM::ToExportNames(
-    std::vector<std::pair<std::string, at::Tensor>> state) const {
-  return StackedExpertsToHf(std::move(state));
 }
 
 void DecoderLM::SaveExport(std::vector<std::pair<std::string, at::Tensor>> state, const std::string& dir) const {

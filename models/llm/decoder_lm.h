@@ -89,6 +89,9 @@ class DecoderLM : public TrainableModel {
   // The plan spec every decoder family shares (units model.layers.*, SP over
   // self_attn, selective recompute of each MLP; qwen3_moe adds experts).
   static PlanSpec FamilySpec(const std::string& model_type);
+  // FamilySpec plus the head/KV-head/expert counts of a model of `config`
+  // (what plan_spec() returns; plans are validated from it before building).
+  static PlanSpec SpecFor(const LlmConfig& config);
 
   // Parameters are built on `device`: zero-filled until InitWeights or
   // LoadFrom, or on at::kMeta with shapes only (sharded construction: FSDP
@@ -113,8 +116,6 @@ class DecoderLM : public TrainableModel {
   PlanSpec plan_spec() const override;
   std::string family() const override { return config_.model_type; }
   int64_t NumParameters() const override { return config_.NumParameters(); }
-  std::vector<std::pair<std::string, at::Tensor>> ToExportNames(
-      std::vector<std::pair<std::string, at::Tensor>> state) const override;
   // config.json + model.safetensors (fp32) that transformers loads.
   void SaveExport(std::vector<std::pair<std::string, at::Tensor>> state, const std::string& dir) const override;
 

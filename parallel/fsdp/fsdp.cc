@@ -198,8 +198,12 @@ FsdpModel::FsdpModel(std::shared_ptr<models::TrainableModel> model, const Proces
   // flushed when the backward ends) must not reorder against the
   // re-gathers the backward keeps issuing; within each communicator the
   // order is then the same on every rank. BuildProcessGroups makes them.
-  fsdp_reduce_ = groups_.fsdp_reduce ? groups_.fsdp_reduce : groups_.fsdp;
-  expert_reduce_ = groups_.expert_fsdp_reduce ? groups_.expert_fsdp_reduce : groups_.expert_fsdp;
+  if (!groups_.fsdp_reduce || (groups_.ep && groups_.ep->size() > 1 && !groups_.expert_fsdp_reduce)) {
+    throw Error("FSDP: the process groups have no fsdp_reduce / expert_fsdp_reduce communicators; "
+                "build them with parallel::BuildProcessGroups");
+  }
+  fsdp_reduce_ = groups_.fsdp_reduce;
+  expert_reduce_ = groups_.expert_fsdp_reduce;
   GroupIntoUnits();
   LayOutShards();
   FillShards(source);

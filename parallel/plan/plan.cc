@@ -37,8 +37,6 @@ T Get(const json& j, const std::string& where, const std::string& key) {
   }
 }
 
-RecomputePolicy ParseRecompute(const std::string& name) { return ParseRecomputePolicy(name); }
-
 }  // namespace
 
 at::ScalarType ParseDtype(const std::string& name, const std::string& key) {
@@ -125,7 +123,7 @@ Plan PlanFromJson(const json& j) {
     ExpectFields(f, where + ".fsdp", {"unit_pattern", "layers_per_unit", "reshard_after_forward", "prefetch"});
     c.fsdp = {Get<std::string>(f, where + ".fsdp", "unit_pattern"), Get<int64_t>(f, where + ".fsdp", "layers_per_unit"),
               Get<bool>(f, where + ".fsdp", "reshard_after_forward"), Get<bool>(f, where + ".fsdp", "prefetch")};
-    c.recompute = ParseRecompute(Get<std::string>(cj, where, "recompute"));
+    c.recompute = ParseRecomputePolicy(Get<std::string>(cj, where, "recompute"));
     c.sp_mode = Get<std::string>(cj, where, "sp_mode");
     c.ep_overlap_chunks = Get<int64_t>(cj, where, "ep_overlap_chunks");
     const json& p = cj.at("precision");

@@ -5,14 +5,7 @@
 
 namespace loom::train {
 
-models::PlanSpec SpecOf(const models::LlmConfig& m) {
-  models::PlanSpec spec = models::DecoderLM::FamilySpec(m.model_type);
-  spec.attention_heads = m.num_attention_heads;
-  spec.kv_heads = m.num_key_value_heads;
-  spec.num_experts = m.IsMoe() && m.NumSparseLayers() > 0 ? m.num_experts : 0;
-  if (spec.num_experts == 0) spec.expert_param_pattern.clear();
-  return spec;
-}
+models::PlanSpec SpecOf(const models::LlmConfig& m) { return models::DecoderLM::SpecFor(m); }
 
 parallel::Plan PlanFromConfig(const config::LoomConfig& cfg, int64_t world) {
   const auto& p = cfg.parallel;

@@ -287,7 +287,7 @@ std::string Trainer::Export() {
   // Collective when distributed; only rank 0 (which writes) keeps the full state.
   auto state = t.distributed() ? t.applied.fsdp->GatherFullState(/*rank0_only=*/true) : t.model->StateForExport();
   if (t.leader) {
-    t.model->SaveExport(t.model->ToExportNames(std::move(state)), result_.model_dir);
+    t.model->SaveExport(std::move(state), result_.model_dir);
     if (!cfg.data.tokenizer.empty() && fs::exists(cfg.data.tokenizer)) {
       fs::copy_file(cfg.data.tokenizer, fs::path(result_.model_dir) / "tokenizer.json",
                     fs::copy_options::overwrite_existing);

@@ -56,15 +56,10 @@ using testing::Trajectory;
 
 const Trajectory& SingleProcess() {
   static const Trajectory ref = [] {
-    Trajectory r;
     auto model = std::make_shared<models::DecoderLM>(TinyQwen3Moe());
     model->InitWeights(17);
-    auto opt = train::BuildAdamW(model->parameters(), ParityOptimizer());
-    train::StepOptions so;
-    so.grad_clip = ParityOptimizer().grad_clip;
-    for (int s = 0; s < kSteps; ++s) r.losses.push_back(train::TrainStep(*model, *opt, {GlobalBatch(s)}, so).loss);
-    for (const auto& p : model->named_parameters()) r.params[p.key()] = p.value().detach().clone();
-    return r;
+    return testing::TrainOneProcess(*model, ParityOptimizer(), kSteps,
+                                    [](int s) { return std::vector<data::PackedBatch>{GlobalBatch(s)}; });
   }();
   return ref;
 }

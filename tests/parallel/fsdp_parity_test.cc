@@ -23,6 +23,7 @@
 #include "sdk/train/train_step.h"
 #include "tests/bench/tracking_allocator.h"
 #include "tests/testing/multi_rank.h"
+#include "tests/testing/parity.h"
 
 namespace loom {
 namespace {
@@ -83,25 +84,19 @@ std::vector<data::PackedBatch> MicroBatches(int step, int rank, int data_world, 
   return out;
 }
 
-struct Reference {
-  std::vector<double> losses, norms;
-  std::map<std::string, at::Tensor> params, init;
+// The one-process control, plus the initial parameters (to measure updates).
+struct Reference : testing::Trajectory {
+  std::map<std::string, at::Tensor> init;
 };
 
 const Reference& SingleProcess() {
-  static Reference ref = [] {
+  static const Reference ref = [] {
     Reference r;
     auto model = std::make_shared<models::DecoderLM>(TinyQwen3());
     model->InitWeights(11);
     for (const auto& p : model->named_parameters()) r.init[p.key()] = p.value().detach().clone();
-    auto opt = train::BuildAdamW(model->parameters(), Optim());
-    train::StepOptions so;
-    so.grad_clip = Optim().grad_clip;
-    for (int s = 0; s < kSteps; ++s) {
-      const auto st = train::TrainStep(*model, *opt, MicroBatches(s, 0, 1, 1), so);
-      r.losses.push_back(st.loss), r.norms.push_back(st.grad_norm);
-    }
-    for (const auto& p : model->named_parameters()) r.params[p.key()] = p.value().detach().clone();
+    static_cast<testing::Trajectory&>(r) =
+        testing::TrainOneProcess(*model, Optim(), kSteps, [](int s) { return MicroBatches(s, 0, 1, 1); });
     return r;
   }();
   return ref;

@@ -148,24 +148,13 @@ config::TrainConfig Optim() {
   return t;
 }
 
-struct Reference {
-  std::vector<double> losses, norms;
-  std::map<std::string, at::Tensor> params;
-};
+using Reference = testing::Trajectory;
 
 const Reference& OneProcess() {
   static const Reference ref = [] {
-    Reference r;
     auto model = Build();
-    auto opt = train::BuildAdamW(model->parameters(), Optim());
-    train::StepOptions so;
-    so.grad_clip = kClip;
-    for (int s = 0; s < kSteps; ++s) {
-      const auto st = train::TrainStep(*model, *opt, {GlobalBatch(s)}, so);
-      r.losses.push_back(st.loss), r.norms.push_back(st.grad_norm);
-    }
-    for (const auto& p : model->named_parameters()) r.params[p.key()] = p.value().detach().clone();
-    return r;
+    return testing::TrainOneProcess(*model, Optim(), kSteps,
+                                    [](int s) { return std::vector<data::PackedBatch>{GlobalBatch(s)}; });
   }();
   return ref;
 }

@@ -1,5 +1,8 @@
 #include "tests/testing/parity.h"
 
+#include "sdk/train/optimizer.h"
+#include "sdk/train/train_step.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,6 +16,20 @@ config::TrainConfig ParityOptimizer() {
   config::TrainConfig t;
   t.lr = 3e-3, t.weight_decay = 0.1, t.grad_clip = 0.5;
   return t;
+}
+
+Trajectory TrainOneProcess(models::TrainableModel& model, const config::TrainConfig& optim, int steps,
+                           const std::function<std::vector<data::PackedBatch>(int step)>& batches) {
+  Trajectory r;
+  auto opt = train::BuildAdamW(model.parameters(), optim);
+  train::StepOptions so;
+  so.grad_clip = optim.grad_clip;
+  for (int s = 0; s < steps; ++s) {
+    const auto st = train::TrainStep(model, *opt, batches(s), so);
+    r.losses.push_back(st.loss), r.norms.push_back(st.grad_norm);
+  }
+  for (const auto& p : model.named_parameters()) r.params[p.key()] = p.value().detach().clone();
+  return r;
 }
 
 data::PackedBatch DataRows(const data::PackedBatch& b, int rank, int data_world) {
