@@ -8,6 +8,7 @@
 #include "ops/base/error.h"
 #include "ops/loss/chunked_cross_entropy.h"
 #include "ops/norm/rms_norm.h"
+#include "ops/rope/rope.h"
 
 namespace loom::models {
 

@@ -60,6 +60,8 @@ std::string LlmFamilyList() {
   return out;
 }
 
+bool IsMoeOnlyKey(const std::string& key) { return kMoeKeys.count(key) > 0; }
+
 LlmConfig LlmConfigFromJson(const json& j, const std::string& source) {
   LlmConfig c;
   c.model_type = j.value("model_type", "");

@@ -13,10 +13,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ops/rope/rope.h"
+#include "ops/rope/rope_scaling.h"
 
 namespace loom::models {
 
+// The one declaration of a decoder's architecture: the training config's
+// model.* keys bind to these fields (sdk/config/train_config.cc), so the
+// in-class defaults below are the documented defaults of those keys.
 struct LlmConfig {
   std::string model_type = "qwen3";  // llama | qwen2 | qwen3 | qwen3_moe
   int64_t vocab_size = 151936;
@@ -38,15 +41,15 @@ struct LlmConfig {
   int64_t bos_token_id = -1;
   int64_t eos_token_id = -1;
 
-  // Mixture of experts (qwen3_moe only; num_experts 0 = every layer dense).
-  int64_t num_experts = 0;
+  // Mixture of experts: read only when IsMoe() (other families ignore them).
+  int64_t num_experts = 8;
   int64_t num_experts_per_tok = 2;       // top-k
-  int64_t moe_intermediate_size = 768;   // width of each expert's SwiGLU
-  bool norm_topk_prob = false;           // renormalise the top-k probabilities to sum 1
+  int64_t moe_intermediate_size = 256;   // width of each expert's SwiGLU
+  bool norm_topk_prob = true;            // renormalise the top-k probabilities to sum 1
   int64_t decoder_sparse_step = 1;       // layer i is sparse iff (i + 1) % step == 0 ...
   std::vector<int64_t> mlp_only_layers;  // ... and i is not listed here
   double router_aux_loss_coef = 0.001;   // weight of the load-balancing loss ...
-  bool output_router_logits = false;     // ... added to the training loss iff true (as HF)
+  bool output_router_logits = true;      // ... added to the training loss iff true (HF's default: false)
 
   bool IsMoe() const { return model_type == "qwen3_moe"; }
   // Whether decoder layer `layer` holds a sparse MoE block (HF's rule).
@@ -70,6 +73,10 @@ struct LlmFamily {
 const std::vector<LlmFamily>& LlmFamilies();
 bool IsLlmFamily(const std::string& model_type);
 std::string LlmFamilyList();  // "qwen3, qwen2, llama, qwen3_moe"
+
+// Whether a config.json key (= an LlmConfig field name) only means something
+// for qwen3_moe (num_experts, ..., output_router_logits).
+bool IsMoeOnlyKey(const std::string& key);
 
 LlmConfig LlmConfigFromJson(const nlohmann::json& j, const std::string& source);
 LlmConfig LoadLlmConfig(const std::string& config_json_path);

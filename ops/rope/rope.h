@@ -11,15 +11,9 @@
 
 #include <ATen/core/Tensor.h>
 
-namespace loom::ops {
+#include "ops/rope/rope_scaling.h"
 
-struct RopeScaling {
-  std::string type = "default";  // "default" | "llama3"
-  double factor = 1.0;
-  double low_freq_factor = 1.0;
-  double high_freq_factor = 4.0;
-  int64_t original_max_position_embeddings = 8192;
-};
+namespace loom::ops {
 
 at::Tensor InverseFrequencies(int64_t head_dim, double theta, const RopeScaling& scaling);
 

@@ -213,7 +213,7 @@ void ApplyOverrides(LoomConfig* cfg, const std::vector<std::string>& overrides) 
 }
 
 void Validate(const LoomConfig& cfg) {
-  const auto& m = cfg.model;
+  const auto& m = cfg.model.arch;
   if (m.num_attention_heads % m.num_key_value_heads != 0) {
     throw ConfigError(ErrorWithFix(
         "model.num_key_value_heads " + std::to_string(m.num_key_value_heads) +

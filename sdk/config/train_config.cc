@@ -17,6 +17,9 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 // Binds a row to cfg.<section>.<field> and names it "<section>.<field>".
 #define LOOM_KEY(section, field) \
   #section "." #field, [](LoomConfig& c) -> FieldRef { return &c.section.field; }
+// Binds a row to the architecture field cfg.model.arch.<field>, named "model.<field>".
+#define LOOM_ARCH_KEY(field) \
+  "model." #field, [](LoomConfig& c) -> FieldRef { return &c.model.arch.field; }
 
 Range AtLeast(double lo) { return Range{.lo = lo}; }
 Range Positive() { return Range{.lo = 0, .lo_open = true}; }
@@ -42,36 +45,36 @@ std::vector<ConfigKey> BuildSchema() {
        "architecture below with random init. With a path, config.json decides the architecture: a "
        "model.* key set to a different value is an error (router_aux_loss_coef and "
        "output_router_logits, when set, override it)", {}, {}},
-      {LOOM_KEY(model, family), "Architecture family", FamilyChoices(), {}},
-      {LOOM_KEY(model, vocab_size), "Vocabulary size (embedding rows)", {}, AtLeast(1)},
-      {LOOM_KEY(model, hidden_size), "Width of the residual stream", {}, AtLeast(1)},
-      {LOOM_KEY(model, intermediate_size), "Width of the MLP hidden layer", {}, AtLeast(1)},
-      {LOOM_KEY(model, num_hidden_layers), "Number of transformer blocks", {}, AtLeast(1)},
-      {LOOM_KEY(model, num_attention_heads), "Query heads per layer", {}, AtLeast(1)},
-      {LOOM_KEY(model, num_key_value_heads),
+      {"model.family", [](LoomConfig& c) -> FieldRef { return &c.model.arch.model_type; }, "Architecture family", FamilyChoices(), {}},
+      {LOOM_ARCH_KEY(vocab_size), "Vocabulary size (embedding rows)", {}, AtLeast(1)},
+      {LOOM_ARCH_KEY(hidden_size), "Width of the residual stream", {}, AtLeast(1)},
+      {LOOM_ARCH_KEY(intermediate_size), "Width of the MLP hidden layer", {}, AtLeast(1)},
+      {LOOM_ARCH_KEY(num_hidden_layers), "Number of transformer blocks", {}, AtLeast(1)},
+      {LOOM_ARCH_KEY(num_attention_heads), "Query heads per layer", {}, AtLeast(1)},
+      {LOOM_ARCH_KEY(num_key_value_heads),
        "Key/value heads per layer (grouped-query attention); divides num_attention_heads",
        {}, AtLeast(1)},
-      {LOOM_KEY(model, head_dim), "Channels per attention head", {}, AtLeast(1)},
-      {LOOM_KEY(model, max_position_embeddings), "Longest sequence the RoPE tables cover", {},
+      {LOOM_ARCH_KEY(head_dim), "Channels per attention head", {}, AtLeast(1)},
+      {LOOM_ARCH_KEY(max_position_embeddings), "Longest sequence the RoPE tables cover", {},
        AtLeast(1)},
-      {LOOM_KEY(model, rope_theta), "RoPE base frequency", {}, Positive()},
-      {LOOM_KEY(model, rms_norm_eps), "Epsilon inside RMSNorm", {}, Positive()},
-      {LOOM_KEY(model, tie_word_embeddings),
+      {LOOM_ARCH_KEY(rope_theta), "RoPE base frequency", {}, Positive()},
+      {LOOM_ARCH_KEY(rms_norm_eps), "Epsilon inside RMSNorm", {}, Positive()},
+      {LOOM_ARCH_KEY(tie_word_embeddings),
        "Share the input embedding and the output projection", {}, {}},
-      {LOOM_KEY(model, num_experts), "qwen3_moe: experts per sparse layer", {}, AtLeast(1)},
-      {LOOM_KEY(model, num_experts_per_tok), "qwen3_moe: experts each token is routed to (top-k)", {},
+      {LOOM_ARCH_KEY(num_experts), "qwen3_moe: experts per sparse layer", {}, AtLeast(1)},
+      {LOOM_ARCH_KEY(num_experts_per_tok), "qwen3_moe: experts each token is routed to (top-k)", {},
        AtLeast(1)},
-      {LOOM_KEY(model, moe_intermediate_size), "qwen3_moe: width of each expert's MLP", {}, AtLeast(1)},
-      {LOOM_KEY(model, norm_topk_prob), "qwen3_moe: renormalise the top-k router probabilities to sum 1",
+      {LOOM_ARCH_KEY(moe_intermediate_size), "qwen3_moe: width of each expert's MLP", {}, AtLeast(1)},
+      {LOOM_ARCH_KEY(norm_topk_prob), "qwen3_moe: renormalise the top-k router probabilities to sum 1",
        {}, {}},
-      {LOOM_KEY(model, decoder_sparse_step),
+      {LOOM_ARCH_KEY(decoder_sparse_step),
        "qwen3_moe: layer i is sparse iff (i + 1) % decoder_sparse_step == 0 and i is not in "
        "mlp_only_layers", {}, AtLeast(1)},
-      {LOOM_KEY(model, mlp_only_layers), "qwen3_moe: decoder layers that keep a dense MLP (e.g. [0])", {},
+      {LOOM_ARCH_KEY(mlp_only_layers), "qwen3_moe: decoder layers that keep a dense MLP (e.g. [0])", {},
        AtLeast(0)},
-      {LOOM_KEY(model, router_aux_loss_coef), "qwen3_moe: weight of the load-balancing aux loss", {},
+      {LOOM_ARCH_KEY(router_aux_loss_coef), "qwen3_moe: weight of the load-balancing aux loss", {},
        AtLeast(0)},
-      {LOOM_KEY(model, output_router_logits),
+      {LOOM_ARCH_KEY(output_router_logits),
        "qwen3_moe: add router_aux_loss_coef x aux loss to the training loss (HF's flag)", {}, {}},
       // --- data --------------------------------------------------------------
       {LOOM_KEY(data, train), "Prefix of the training dataset built by `loom data build`", {},

@@ -7,33 +7,17 @@
 #include <string>
 #include <vector>
 
+#include "models/llm/llm_config.h"
+
 namespace loom::config {
 
 struct ModelConfig {
   // Either a Hugging Face model directory (config.json + *.safetensors) ...
-  std::string path;  // "" = build from the fields below with random init
-  // ... or an architecture described here (HF config.json names).
-  std::string family = "qwen3";  // qwen3 | qwen2 | llama | qwen3_moe
-  int64_t vocab_size = 151936;
-  int64_t hidden_size = 256;
-  int64_t intermediate_size = 768;
-  int64_t num_hidden_layers = 4;
-  int64_t num_attention_heads = 4;
-  int64_t num_key_value_heads = 2;
-  int64_t head_dim = 64;
-  int64_t max_position_embeddings = 4096;
-  double rope_theta = 1000000.0;
-  double rms_norm_eps = 1e-6;
-  bool tie_word_embeddings = true;
-  // qwen3_moe only (Qwen3MoeConfig names).
-  int64_t num_experts = 8;
-  int64_t num_experts_per_tok = 2;
-  int64_t moe_intermediate_size = 256;
-  bool norm_topk_prob = true;
-  int64_t decoder_sparse_step = 1;
-  std::vector<int64_t> mlp_only_layers;  // decoder layers kept dense
-  double router_aux_loss_coef = 0.001;
-  bool output_router_logits = true;  // add the aux loss to the training loss (HF's default is false)
+  std::string path;  // "" = build `arch` with random init
+  // ... or the architecture given here. The keys are LlmConfig's fields (HF
+  // config.json names; model.family is arch.model_type), declared once in
+  // models/llm/llm_config.h.
+  models::LlmConfig arch;
 };
 
 struct DataConfig {

@@ -13,7 +13,7 @@ parallel::Plan PlanFromConfig(const config::LoomConfig& cfg, int64_t world) {
   plan.world = world;
   parallel::ComponentPlan c;
   c.name = "model";
-  c.family = cfg.model.path.empty() ? cfg.model.family : ModelConfigOf(cfg.model).model_type;
+  c.family = cfg.model.path.empty() ? cfg.model.arch.model_type : ModelConfigOf(cfg.model).model_type;
   c.mesh = {p.dp_replicate, p.dp_shard, p.sp, p.ep};
   const parallel::MeshShape shape{static_cast<int>(p.dp_replicate), static_cast<int>(p.dp_shard),
                                   static_cast<int>(p.sp), static_cast<int>(p.ep)};

@@ -94,7 +94,7 @@ std::string DescribeRun(const Trainer::Impl& t, int64_t run_id) {
   const auto& mc = t.model->config();
   const int data_world = t.distributed() ? t.applied.groups.dp->size() : 1;
   std::ostringstream os;
-  os << "loom train: run " << run_id << " '" << t.cfg.run.name << "': " << t.cfg.model.family << " with "
+  os << "loom train: run " << run_id << " '" << t.cfg.run.name << "': " << t.cfg.model.arch.model_type << " with "
      << mc.NumParameters() << " parameters, " << t.train_data->info().n_tokens << " training tokens, "
      << t.cfg.train.steps << " steps of " << t.cfg.train.grad_accum << " x " << t.cfg.data.micro_batch_size << " x "
      << t.cfg.data.seq_len << " tokens per data rank (" << data_world << "), "

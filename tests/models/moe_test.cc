@@ -326,12 +326,12 @@ TEST(MoeTrainTest, AConfigWithFamilyQwen3MoeTrains) {
   const std::string dir = (fs::temp_directory_path() / ("loom_moe_family_" + std::to_string(::getpid()))).string();
   fs::remove_all(dir);
   config::LoomConfig cfg;
-  cfg.model.family = "qwen3_moe";
-  cfg.model.vocab_size = 64, cfg.model.hidden_size = 32, cfg.model.intermediate_size = 48;
-  cfg.model.num_hidden_layers = 2, cfg.model.num_attention_heads = 4, cfg.model.num_key_value_heads = 2;
-  cfg.model.head_dim = 8;
-  cfg.model.num_experts = 4, cfg.model.num_experts_per_tok = 2, cfg.model.moe_intermediate_size = 16;
-  cfg.model.decoder_sparse_step = 2;  // layer 1 sparse, layer 0 dense
+  cfg.model.arch.model_type = "qwen3_moe";
+  cfg.model.arch.vocab_size = 64, cfg.model.arch.hidden_size = 32, cfg.model.arch.intermediate_size = 48;
+  cfg.model.arch.num_hidden_layers = 2, cfg.model.arch.num_attention_heads = 4, cfg.model.arch.num_key_value_heads = 2;
+  cfg.model.arch.head_dim = 8;
+  cfg.model.arch.num_experts = 4, cfg.model.arch.num_experts_per_tok = 2, cfg.model.arch.moe_intermediate_size = 16;
+  cfg.model.arch.decoder_sparse_step = 2;  // layer 1 sparse, layer 0 dense
   cfg.data.train = MakeSyntheticDataset(dir + "/data");
   cfg.data.seq_len = 32, cfg.data.micro_batch_size = 2;
   cfg.train.steps = 4, cfg.train.lr = 1e-2, cfg.train.warmup_steps = 1, cfg.train.grad_accum = 2;

@@ -48,9 +48,9 @@ TEST(LoadConfig, DefaultsWithoutFile) {
   const LoomConfig cfg = LoadConfig("");
   EXPECT_EQ(ToJson(cfg), ToJson(LoomConfig{}));
   EXPECT_EQ(cfg.train.lr, 3e-4);
-  EXPECT_EQ(cfg.model.family, "qwen3");
+  EXPECT_EQ(cfg.model.arch.model_type, "qwen3");
   EXPECT_EQ(cfg.parallel.dp_shard, -1);
-  EXPECT_TRUE(cfg.model.tie_word_embeddings);
+  EXPECT_TRUE(cfg.model.arch.tie_word_embeddings);
 }
 
 TEST_F(ConfigFileTest, FileThenOverridesLaterWins) {
@@ -63,11 +63,11 @@ TEST_F(ConfigFileTest, FileThenOverridesLaterWins) {
       LoadConfig(path, {"--train.lr", "3e-4", "--model.path=/x", "--parallel.dp_shard", "4",
                         "--model.tie_word_embeddings", "false", "--train.steps=7",
                         "--train.steps", "8"});
-  EXPECT_EQ(cfg.model.family, "llama");   // file only
+  EXPECT_EQ(cfg.model.arch.model_type, "llama");   // file only
   EXPECT_EQ(cfg.train.lr, 3e-4);          // override beats file
   EXPECT_EQ(cfg.model.path, "/x");        // --key=value
   EXPECT_EQ(cfg.parallel.dp_shard, 4);
-  EXPECT_FALSE(cfg.model.tie_word_embeddings);
+  EXPECT_FALSE(cfg.model.arch.tie_word_embeddings);
   EXPECT_EQ(cfg.train.steps, 8);          // later override wins
   EXPECT_EQ(cfg.run.name, "from_file");   // dotted key at top level
   EXPECT_EQ(cfg.train.warmup_steps, LoomConfig{}.train.warmup_steps);  // default kept
@@ -75,14 +75,14 @@ TEST_F(ConfigFileTest, FileThenOverridesLaterWins) {
 
 TEST(ApplyOverrides, BoolFlagWithoutValueAndNegativeNumbers) {
   LoomConfig cfg;
-  cfg.model.tie_word_embeddings = false;
+  cfg.model.arch.tie_word_embeddings = false;
   ApplyOverrides(&cfg, {"--model.tie_word_embeddings", "--parallel.dp_shard", "-1",
                         "--parallel.sp", "2"});
-  EXPECT_TRUE(cfg.model.tie_word_embeddings);
+  EXPECT_TRUE(cfg.model.arch.tie_word_embeddings);
   EXPECT_EQ(cfg.parallel.dp_shard, -1);
   EXPECT_EQ(cfg.parallel.sp, 2);
   ApplyOverrides(&cfg, {"--model.tie_word_embeddings=off"});
-  EXPECT_FALSE(cfg.model.tie_word_embeddings);
+  EXPECT_FALSE(cfg.model.arch.tie_word_embeddings);
 }
 
 TEST_F(ConfigFileTest, UnknownFileKeyNamesNearest) {
@@ -189,10 +189,10 @@ TEST_F(ConfigFileTest, StructuralErrors) {
 TEST(ToYaml, RoundTripsThroughLoad) {
   LoomConfig cfg;
   cfg.model.path = "/models/with space";
-  cfg.model.family = "llama";
-  cfg.model.tie_word_embeddings = false;
-  cfg.model.rope_theta = 5e5;
-  cfg.model.rms_norm_eps = 1e-5;
+  cfg.model.arch.model_type = "llama";
+  cfg.model.arch.tie_word_embeddings = false;
+  cfg.model.arch.rope_theta = 5e5;
+  cfg.model.arch.rms_norm_eps = 1e-5;
   cfg.data.eval = "";
   cfg.data.train = "/data/train-0";
   cfg.train.lr = 2.9e-4;
@@ -210,18 +210,18 @@ TEST(ToYaml, RoundTripsThroughLoad) {
 
 TEST(IntList, FromYamlListsOverridesAndRoundTrips) {
   // YAML flow and block lists, the command line's comma form, and empty.
-  EXPECT_EQ(LoadConfigFromString("model:\n  mlp_only_layers: [0, 3]\n", "a.yaml").model.mlp_only_layers,
+  EXPECT_EQ(LoadConfigFromString("model:\n  mlp_only_layers: [0, 3]\n", "a.yaml").model.arch.mlp_only_layers,
             (std::vector<int64_t>{0, 3}));
-  EXPECT_EQ(LoadConfigFromString("model:\n  mlp_only_layers:\n    - 2\n", "b.yaml").model.mlp_only_layers,
+  EXPECT_EQ(LoadConfigFromString("model:\n  mlp_only_layers:\n    - 2\n", "b.yaml").model.arch.mlp_only_layers,
             (std::vector<int64_t>{2}));
-  EXPECT_TRUE(LoadConfigFromString("model:\n  mlp_only_layers: []\n", "c.yaml").model.mlp_only_layers.empty());
-  EXPECT_TRUE(LoadConfigFromString("model:\n  mlp_only_layers:\n", "d.yaml").model.mlp_only_layers.empty());
+  EXPECT_TRUE(LoadConfigFromString("model:\n  mlp_only_layers: []\n", "c.yaml").model.arch.mlp_only_layers.empty());
+  EXPECT_TRUE(LoadConfigFromString("model:\n  mlp_only_layers:\n", "d.yaml").model.arch.mlp_only_layers.empty());
   LoomConfig cfg;
   ApplyOverrides(&cfg, {"--model.mlp_only_layers", "1,2"});
-  EXPECT_EQ(cfg.model.mlp_only_layers, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(cfg.model.arch.mlp_only_layers, (std::vector<int64_t>{1, 2}));
   ApplyOverrides(&cfg, {"--model.mlp_only_layers="});
-  EXPECT_TRUE(cfg.model.mlp_only_layers.empty());
-  cfg.model.mlp_only_layers = {0, 5};
+  EXPECT_TRUE(cfg.model.arch.mlp_only_layers.empty());
+  cfg.model.arch.mlp_only_layers = {0, 5};
   const std::string yaml = ToYaml(cfg);
   EXPECT_NE(yaml.find("mlp_only_layers: [0, 5]"), std::string::npos) << yaml;
   EXPECT_EQ(ToJson(LoadConfigFromString(yaml, "roundtrip.yaml")), ToJson(cfg));
@@ -234,7 +234,7 @@ TEST(IntList, FromYamlListsOverridesAndRoundTrips) {
   EXPECT_NE(msg.find("out of range"), std::string::npos) << msg;
   msg = ErrorOf([&] { LoadConfigFromString("model:\n  mlp_only_layers: [[1]]\n", "e.yaml"); });
   EXPECT_NE(msg.find("expects a list of ints"), std::string::npos) << msg;
-  EXPECT_EQ(cfg.model.mlp_only_layers, (std::vector<int64_t>{0, 5}));  // nothing half-applied
+  EXPECT_EQ(cfg.model.arch.mlp_only_layers, (std::vector<int64_t>{0, 5}));  // nothing half-applied
 }
 
 TEST(ToJson, NativeTypesPerSection) {
@@ -258,8 +258,8 @@ TEST(SplitConfigArgs, PathAmongOverrides) {
 
 TEST(SampleConfigs, TinyQwen3Loads) {
   const LoomConfig cfg = LoadConfig(LOOM_SOURCE_DIR "/samples/configs/tiny_qwen3.yaml");
-  EXPECT_EQ(cfg.model.family, "qwen3");
-  EXPECT_LE(cfg.model.hidden_size, 256);
+  EXPECT_EQ(cfg.model.arch.model_type, "qwen3");
+  EXPECT_LE(cfg.model.arch.hidden_size, 256);
 }
 
 }  // namespace

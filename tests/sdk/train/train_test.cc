@@ -113,10 +113,10 @@ using testing::MakeSyntheticDataset;
 
 config::LoomConfig TinyRunConfig(const std::string& dir, const std::string& name) {
   config::LoomConfig cfg;
-  cfg.model.family = "qwen3";
-  cfg.model.vocab_size = 64, cfg.model.hidden_size = 32, cfg.model.intermediate_size = 48;
-  cfg.model.num_hidden_layers = 2, cfg.model.num_attention_heads = 4, cfg.model.num_key_value_heads = 2;
-  cfg.model.head_dim = 8;
+  cfg.model.arch.model_type = "qwen3";
+  cfg.model.arch.vocab_size = 64, cfg.model.arch.hidden_size = 32, cfg.model.arch.intermediate_size = 48;
+  cfg.model.arch.num_hidden_layers = 2, cfg.model.arch.num_attention_heads = 4, cfg.model.arch.num_key_value_heads = 2;
+  cfg.model.arch.head_dim = 8;
   cfg.data.train = MakeSyntheticDataset(dir + "/data");
   cfg.data.eval = cfg.data.train;
   cfg.data.seq_len = 32, cfg.data.micro_batch_size = 2;
@@ -155,7 +155,7 @@ TEST(TrainerTest, BadConfigsFailBeforeTrainingWithTheFix) {
   fs::remove_all(dir);
   std::ostringstream log;
   auto cfg = TinyRunConfig(dir, "bad");
-  cfg.model.vocab_size = 32;  // smaller than the dataset's 64
+  cfg.model.arch.vocab_size = 32;  // smaller than the dataset's 64
   try {
     RunTraining(cfg, log);
     ADD_FAILURE();

@@ -33,10 +33,10 @@ std::string TempDir(const std::string& what) {
 
 config::LoomConfig Tiny(const std::string& dir, const std::string& name, int64_t steps) {
   config::LoomConfig cfg;
-  cfg.model.family = "qwen3";
-  cfg.model.vocab_size = 64, cfg.model.hidden_size = 32, cfg.model.intermediate_size = 48;
-  cfg.model.num_hidden_layers = 2, cfg.model.num_attention_heads = 4, cfg.model.num_key_value_heads = 2;
-  cfg.model.head_dim = 8;
+  cfg.model.arch.model_type = "qwen3";
+  cfg.model.arch.vocab_size = 64, cfg.model.arch.hidden_size = 32, cfg.model.arch.intermediate_size = 48;
+  cfg.model.arch.num_hidden_layers = 2, cfg.model.arch.num_attention_heads = 4, cfg.model.arch.num_key_value_heads = 2;
+  cfg.model.arch.head_dim = 8;
   cfg.data.train = testing::MakeSyntheticDataset(dir + "/data");
   cfg.data.seq_len = 32, cfg.data.micro_batch_size = 2;
   cfg.train.steps = steps, cfg.train.lr = 1e-2, cfg.train.warmup_steps = 2;
