@@ -16,6 +16,13 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool with_bias, at::De
 
 at::Tensor Linear::forward(const at::Tensor& x) { return at::linear(x, weight, bias); }
 
+LayerNorm::LayerNorm(int64_t dim, double eps, at::Device device) : Module("LayerNorm"), dim_(dim), eps_(eps) {
+  weight = register_parameter("weight", NewParameterTensor({dim}, device));
+  bias = register_parameter("bias", NewParameterTensor({dim}, device));
+}
+
+at::Tensor LayerNorm::forward(const at::Tensor& x) { return at::layer_norm(x, {dim_}, weight, bias, eps_); }
+
 Embedding::Embedding(int64_t num_embeddings, int64_t dim, at::Device device) : Module("Embedding") {
   weight = register_parameter("weight", NewParameterTensor({num_embeddings, dim}, device));
 }

@@ -1,4 +1,4 @@
-// Linear and Embedding with HF parameter names ("weight", "bias") that can be
+// Linear, LayerNorm and Embedding with HF parameter names ("weight", "bias") that can be
 // built without storage.
 //
 // LibTorch's torch::nn::Linear/Embedding allocate and initialise their
@@ -25,6 +25,18 @@ class Linear : public Module {
   at::Tensor forward(const at::Tensor& x);
   at::Tensor weight;  // (out, in)
   at::Tensor bias;    // (out) or undefined
+};
+
+// LayerNorm over the last dim (weight 1, bias 0 once initialised).
+class LayerNorm : public Module {
+ public:
+  LayerNorm(int64_t dim, double eps, at::Device device);
+  at::Tensor forward(const at::Tensor& x);  // (..., dim) -> (..., dim)
+  at::Tensor weight, bias;                  // (dim)
+
+ private:
+  int64_t dim_;
+  double eps_;
 };
 
 class Embedding : public Module {

@@ -24,60 +24,16 @@
 #include "models/llm/moe_state_adapter.h"
 #include "sdk/train/optimizer.h"
 #include "sdk/train/train_step.h"
+#include "tests/testing/oracle.h"
 
 namespace loom {
 namespace {
 
 namespace fs = std::filesystem;
-const std::string kPython = std::string(LOOM_SOURCE_DIR) + "/.venv/bin/python";
-const std::string kOracle = std::string(LOOM_SOURCE_DIR) + "/tests/models/hf_oracle.py";
+const std::string kPython = testing::VenvPython();
+const std::string kOracle = testing::OracleScript("hf_oracle.py");
 
-// "torch X transformers Y" of the oracle's venv (read once, from package metadata).
-const std::string& OracleVersions() {
-  static const std::string versions = [] {
-    const std::string cmd = kPython + " -c \"import importlib.metadata as m; "
-                            "print('torch', m.version('torch'), 'transformers', m.version('transformers'))\"";
-    std::string out;
-    if (FILE* pipe = ::popen(cmd.c_str(), "r")) {
-      char buf[256];
-      while (std::fgets(buf, sizeof(buf), pipe)) out += buf;
-      ::pclose(pipe);
-    }
-    if (out.empty()) throw std::runtime_error("cannot read the oracle's torch/transformers versions (run `make deps`?)");
-    return out;
-  }();
-  return versions;
-}
-
-// Runs the oracle once per family, oracle script and library versions:
-// results are cached under the build tree (LOOM_BINARY's directory), keyed
-// by a hash of hf_oracle.py and the venv's torch and transformers versions
-// (a new transformers must re-run the oracle), and published with an atomic
-// rename so parallel test processes share them.
-std::string OracleDir(const std::string& family) {
-  std::ifstream script(kOracle);
-  std::stringstream text;
-  text << script.rdbuf() << OracleVersions();
-  const std::string key = family + "-" + std::to_string(std::hash<std::string>{}(text.str()) % 1000000007);
-  const fs::path root = fs::path(LOOM_BINARY).parent_path() / "oracle";
-  const fs::path final_dir = root / key;
-  if (fs::exists(final_dir / "ref.safetensors")) return final_dir.string();
-  const fs::path tmp = root / (key + ".tmp" + std::to_string(::getpid()));
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  const std::string cmd = kPython + " " + kOracle + " make " + family + " " + tmp.string() + " > " +
-                          tmp.string() + "/oracle.log 2>&1";
-  if (std::system(cmd.c_str()) != 0) {
-    std::ifstream log(tmp / "oracle.log");
-    std::stringstream ss;
-    ss << log.rdbuf();
-    throw std::runtime_error("the transformers oracle failed (run `make deps`?):\n" + ss.str());
-  }
-  std::error_code ec;
-  fs::rename(tmp, final_dir, ec);  // another process may have won the race
-  if (ec) fs::remove_all(tmp);
-  return final_dir.string();
-}
+std::string OracleDir(const std::string& family) { return testing::OracleDir(kOracle, family); }
 
 double MaxAbs(const at::Tensor& a, const at::Tensor& b) { return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>(); }
 double Relative(const at::Tensor& got, const at::Tensor& want) {

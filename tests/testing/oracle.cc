@@ -1,0 +1,66 @@
+#include "tests/testing/oracle.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <stdexcept>
+
+namespace loom::testing {
+
+namespace fs = std::filesystem;
+
+std::string VenvPython() { return std::string(LOOM_SOURCE_DIR) + "/.venv/bin/python"; }
+std::string OracleScript(const std::string& file_name) {
+  return std::string(LOOM_SOURCE_DIR) + "/tests/models/" + file_name;
+}
+
+const std::string& OracleVersions() {
+  static const std::string versions = [] {
+    const std::string cmd = VenvPython() + " -c \"import importlib.metadata as m; "
+                            "print('torch', m.version('torch'), 'transformers', m.version('transformers'))\"";
+    std::string out;
+    if (FILE* pipe = ::popen(cmd.c_str(), "r")) {
+      char buf[256];
+      while (std::fgets(buf, sizeof(buf), pipe)) out += buf;
+      ::pclose(pipe);
+    }
+    if (out.empty()) throw std::runtime_error("cannot read the oracle's torch/transformers versions (run `make deps`?)");
+    return out;
+  }();
+  return versions;
+}
+
+std::string OracleDir(const std::string& script, const std::string& what) {
+  std::ifstream in(script);
+  if (!in) throw std::runtime_error("no oracle script " + script);
+  std::stringstream text;
+  text << in.rdbuf() << OracleVersions();
+  const std::string stem = fs::path(script).stem().string();
+  const std::string key =
+      stem + "-" + what + "-" + std::to_string(std::hash<std::string>{}(text.str()) % 1000000007);
+  const fs::path root = fs::path(LOOM_BINARY).parent_path() / "oracle";
+  const fs::path final_dir = root / key;
+  if (fs::exists(final_dir / "ref.safetensors")) return final_dir.string();
+  const fs::path tmp = root / (key + ".tmp" + std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  const std::string cmd = VenvPython() + " " + script + " make " + what + " " + tmp.string() + " > " +
+                          tmp.string() + "/oracle.log 2>&1";
+  if (std::system(cmd.c_str()) != 0) {
+    std::ifstream log(tmp / "oracle.log");
+    std::stringstream ss;
+    ss << log.rdbuf();
+    throw std::runtime_error("the transformers oracle " + script + " failed (run `make deps`?):\n" + ss.str());
+  }
+  std::error_code ec;
+  fs::rename(tmp, final_dir, ec);  // another process may have won the race
+  if (ec) fs::remove_all(tmp);
+  return final_dir.string();
+}
+
+}  // namespace loom::testing
