@@ -26,7 +26,7 @@ class RouterStats;
 // What one forward needs besides the weights.
 struct ModelInputs {
   at::Tensor input_ids;     // (B, T) int64
-  at::Tensor position_ids;  // (B, T) int64; undefined = 0..T-1
+  at::Tensor position_ids;  // (B, T) int64, or (3, B, T) for M-RoPE models; undefined = 0..T-1
   at::Tensor doc_ids;       // (B, T) int64 packed-document ids (-1 padding); undefined = one doc
 };
 

@@ -167,7 +167,16 @@ at::Tensor DecoderLM::HiddenImpl(const DecoderInputs& in, bool record) {
   auto positions = in.position_ids.defined()
                        ? in.position_ids
                        : at::arange(t, in.input_ids.options()).unsqueeze(0).expand({b, t});
-  auto [cos, sin] = ops::RopeCosSin(positions, inv_freq_);
+  const bool mrope = config_.rope_scaling.type == "mrope";
+  if (mrope && positions.dim() == 2) positions = positions.unsqueeze(0).expand({3, b, t});  // text only: t = h = w
+  if (positions.dim() != (mrope ? 3 : 2)) {
+    throw ConfigError(ErrorWithFix("position_ids of shape " + c10::str(positions.sizes()) +
+                                       (mrope ? " for an M-RoPE model" : " for a 1-D RoPE model"),
+                                   mrope ? "pass (3, B, T) ids from models::MropePositionIds, or (B, T) for text"
+                                         : "pass (B, T) position ids"));
+  }
+  auto [cos, sin] = mrope ? ops::MropeCosSin(positions, inv_freq_, config_.rope_scaling.mrope_section)
+                          : ops::RopeCosSin(positions, inv_freq_);
   ops::AttentionInputs attn;
   attn.doc_ids = in.doc_ids;
   // The root's hooks run around the whole forward (e.g. FSDP gathers the

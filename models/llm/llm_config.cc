@@ -135,9 +135,13 @@ LlmConfig LlmConfigFromJson(const json& j, const std::string& source) {
   if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
     const auto& rs = j["rope_scaling"];
     c.rope_scaling.type = rs.value("rope_type", rs.value("type", std::string("default")));
-    if (c.rope_scaling.type != "default" && c.rope_scaling.type != "llama3") {
+    if (c.rope_scaling.type != "default" && c.rope_scaling.type != "llama3" && c.rope_scaling.type != "mrope") {
       Fail(source, "rope_scaling type '" + c.rope_scaling.type + "' is not supported",
-           "use rope_type 'llama3' or no rope_scaling");
+           "use rope_type 'llama3', type 'mrope' (Qwen2-VL) or no rope_scaling");
+    }
+    if (c.rope_scaling.type == "mrope") {
+      if (!rs.contains("mrope_section")) Fail(source, "rope_scaling 'mrope' has no mrope_section", "add mrope_section");
+      c.rope_scaling.mrope_section = rs["mrope_section"].get<std::vector<int64_t>>();
     }
     c.rope_scaling.factor = rs.value("factor", 1.0);
     c.rope_scaling.low_freq_factor = rs.value("low_freq_factor", 1.0);
@@ -153,6 +157,15 @@ void LlmConfig::Validate(const std::string& source) const {
   if (vocab_size < 1 || hidden_size < 1 || intermediate_size < 1 || num_hidden_layers < 1 ||
       num_attention_heads < 1 || num_key_value_heads < 1 || head_dim < 2 || head_dim % 2 != 0) {
     Fail(source, "sizes must be positive and head_dim even", "fix the model sizes");
+  }
+  if (rope_scaling.type == "mrope") {
+    int64_t sum = 0;
+    for (int64_t s : rope_scaling.mrope_section) sum += s > 0 ? s : -1000000;
+    if (rope_scaling.mrope_section.size() != 3 || sum != head_dim / 2) {
+      Fail(source, "mrope_section must be 3 positive sizes (t, h, w) summing to head_dim / 2 = " +
+                       std::to_string(head_dim / 2),
+           "e.g. [16, 24, 24] for head_dim 128");
+    }
   }
   if (num_attention_heads % num_key_value_heads != 0) {
     Fail(source,
@@ -256,6 +269,9 @@ json LlmConfigToJson(const LlmConfig& c) {
   }
   if (c.bos_token_id >= 0) j["bos_token_id"] = c.bos_token_id;
   if (c.eos_token_id >= 0) j["eos_token_id"] = c.eos_token_id;
+  if (c.rope_scaling.type == "mrope") {
+    j["rope_scaling"] = {{"type", "mrope"}, {"rope_type", "default"}, {"mrope_section", c.rope_scaling.mrope_section}};
+  }
   if (c.rope_scaling.type == "llama3") {
     j["rope_scaling"] = {{"rope_type", "llama3"},
                          {"factor", c.rope_scaling.factor},

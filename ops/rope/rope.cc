@@ -12,10 +12,10 @@ at::Tensor InverseFrequencies(int64_t head_dim, double theta, const RopeScaling&
   // inv_freq[i] = theta^(-2i/d), computed as HF does (int64 arange -> float).
   auto exponents = at::arange(0, head_dim, 2, at::kLong).to(at::kFloat) / static_cast<double>(head_dim);
   auto inv_freq = 1.0 / at::pow(at::scalar_tensor(theta, at::kFloat), exponents);
-  if (s.type == "default") return inv_freq;
+  if (s.type == "default" || s.type == "mrope") return inv_freq;
   if (s.type != "llama3") {
     throw ConfigError(ErrorWithFix("rope_scaling type '" + s.type + "' is not supported",
-                                   "use no rope_scaling or rope_type 'llama3'"));
+                                   "use no rope_scaling, rope_type 'llama3' or type 'mrope'"));
   }
   // Llama 3.1: long wavelengths are divided by `factor`, short ones kept, and
   // the band between is interpolated smoothly.
@@ -36,6 +36,24 @@ std::pair<at::Tensor, at::Tensor> RopeCosSin(const at::Tensor& position_ids,
   auto freqs = position_ids.to(at::kFloat).unsqueeze(-1) * inv_freq.to(at::kFloat);
   auto emb = at::cat({freqs, freqs}, -1);
   return {emb.cos(), emb.sin()};
+}
+
+std::pair<at::Tensor, at::Tensor> MropeCosSin(const at::Tensor& position_ids, const at::Tensor& inv_freq,
+                                              const std::vector<int64_t>& mrope_section) {
+  if (position_ids.dim() != 3 || position_ids.size(0) != 3) {
+    throw ConfigError(ErrorWithFix("M-RoPE needs (3, B, T) position ids (rows t, h, w)",
+                                   "build them with models::MropePositionIds"));
+  }
+  auto [cos3, sin3] = RopeCosSin(position_ids, inv_freq);  // (3, B, T, D)
+  std::vector<int64_t> chunks(mrope_section);
+  chunks.insert(chunks.end(), mrope_section.begin(), mrope_section.end());
+  const auto pick = [&](const at::Tensor& t) {
+    auto parts = t.split_with_sizes(chunks, -1);
+    std::vector<at::Tensor> out;
+    for (size_t i = 0; i < parts.size(); ++i) out.push_back(parts[i][static_cast<int64_t>(i % 3)]);
+    return at::cat(out, -1);  // (B, T, D)
+  };
+  return {pick(cos3), pick(sin3)};
 }
 
 namespace {

@@ -8,6 +8,7 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 
@@ -19,6 +20,12 @@ at::Tensor InverseFrequencies(int64_t head_dim, double theta, const RopeScaling&
 
 std::pair<at::Tensor, at::Tensor> RopeCosSin(const at::Tensor& position_ids,
                                              const at::Tensor& inv_freq);
+
+// Multimodal RoPE (Qwen2-VL): position_ids (3, B, T) rows t, h, w -> cos, sin
+// (B, T, D), channel chunk i of mrope_section x 2 taken from row i % 3 (HF's
+// apply_multimodal_rotary_pos_emb). With three equal rows it equals RopeCosSin.
+std::pair<at::Tensor, at::Tensor> MropeCosSin(const at::Tensor& position_ids, const at::Tensor& inv_freq,
+                                              const std::vector<int64_t>& mrope_section);
 
 at::Tensor ApplyRope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 

@@ -10,6 +10,14 @@ Qwen2VisionTransformerPretrainedModel) on a tiny random model.
       sum(output * probe) for every parameter and for the patches, and the
       losses of STEPS AdamW steps (clipped) on a regression loss.
 
+  vision_oracle.py make qwen2_vl_mrope OUT_DIR
+      a tiny Qwen2VLForConditionalGeneration: OUT_DIR/model holds its language
+      model as a Qwen2 decoder with rope_scaling {"type": "mrope"} (names
+      model.*, lm_head.*); OUT_DIR/ref.safetensors holds get_rope_index's
+      (3, B, T) position ids for two padded rows mixing text, two images and a
+      video, the logits of those rows (text tokens only: no pixels), and the
+      positions of a packed row (each document alone, concatenated).
+
 Conventions shared with tests/models/vision_parity_test.cc: AdamW decays
 parameters with dim >= 2 only; attention is HF's eager per-frame path.
 """
@@ -69,8 +77,78 @@ def make(out):
     save_file({k: v.contiguous() for k, v in ref.items()}, f"{out}/ref.safetensors")
 
 
+IMAGE, VIDEO, VSTART, VEND = 100, 101, 102, 103
+
+
+def vl_config():
+    from transformers import Qwen2VLConfig
+    vision = dict(depth=2, embed_dim=32, hidden_size=64, num_heads=4, patch_size=4)
+    text = dict(vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=2, rope_theta=10000.0, rms_norm_eps=1e-6, tie_word_embeddings=False,
+                rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]})
+    return Qwen2VLConfig(text_config=text, vision_config=vision, image_token_id=IMAGE, video_token_id=VIDEO,
+                         vision_start_token_id=VSTART, vision_end_token_id=VEND, tie_word_embeddings=False)
+
+
+def make_mrope(out):
+    import json
+    import os
+    from transformers import Qwen2VLForConditionalGeneration
+    torch.manual_seed(0)
+    config = vl_config()
+    config._attn_implementation = "eager"
+    model = Qwen2VLForConditionalGeneration(config).float().eval()
+    # HF's init (std 0.02) makes logits nearly blind to positions; larger
+    # weights make the M-RoPE rows matter far above the 1e-4 bound.
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn_like(p) * 0.15 if p.dim() >= 2 else 1 + 0.1 * torch.randn_like(p))
+    tc = config.text_config
+    state = {}
+    for name, t in model.state_dict().items():
+        if name.startswith("model.language_model."):
+            state["model." + name[len("model.language_model."):]] = t.contiguous()
+        elif name.startswith("lm_head."):
+            state[name] = t.contiguous()
+    os.makedirs(f"{out}/model", exist_ok=True)
+    save_file(state, f"{out}/model/model.safetensors")
+    ours = dict(model_type="qwen2", architectures=["Qwen2ForCausalLM"], vocab_size=tc.vocab_size,
+                hidden_size=tc.hidden_size, intermediate_size=tc.intermediate_size,
+                num_hidden_layers=tc.num_hidden_layers, num_attention_heads=tc.num_attention_heads,
+                num_key_value_heads=tc.num_key_value_heads, max_position_embeddings=tc.max_position_embeddings,
+                rope_theta=tc.rope_theta, rms_norm_eps=tc.rms_norm_eps, tie_word_embeddings=False,
+                hidden_act="silu", rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]})
+    with open(f"{out}/model/config.json", "w") as f:
+        json.dump(ours, f, indent=2)
+
+    # Row 0: text, an image of grid 1x4x6 (2x3 = 6 tokens), text, an image of
+    # grid 1x2x2 (1 token), text. Row 1: text, a video of grid 2x2x4 (2x1x2 = 4
+    # tokens), text, then padding.
+    row0 = [1, 2, VSTART] + [IMAGE] * 6 + [VEND, 5, 6, VSTART, IMAGE, VEND, 7, 8]
+    row1 = [3, VSTART] + [VIDEO] * 4 + [VEND, 9, 10, 11]
+    length = len(row0)
+    ids = torch.tensor([row0, row1 + [0] * (length - len(row1))])
+    mask = torch.tensor([[1] * length, [1] * len(row1) + [0] * (length - len(row1))])
+    image_grid = torch.tensor([[1, 4, 6], [1, 2, 2]])
+    video_grid = torch.tensor([[2, 2, 4]])
+    pos, _ = model.model.get_rope_index(ids, image_grid, video_grid, mask)
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=pos).logits
+    # Packed: row1's document then row0's, each positioned alone.
+    doc_a, doc_b = torch.tensor([row1]), torch.tensor([row0])
+    pa, _ = model.model.get_rope_index(doc_a, None, video_grid, None)
+    pb, _ = model.model.get_rope_index(doc_b, image_grid, None, None)
+    ref = dict(input_ids=ids, attention_mask=mask, image_grid_thw=image_grid, video_grid_thw=video_grid,
+               position_ids=pos, logits=logits, packed_input_ids=torch.cat([doc_a, doc_b], 1),
+               packed_doc_lens=torch.tensor([doc_a.shape[1], doc_b.shape[1]]),
+               packed_position_ids=torch.cat([pa, pb], 2))
+    save_file({k: v.contiguous() for k, v in ref.items()}, f"{out}/ref.safetensors")
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "make" and sys.argv[2] == "qwen2_vision":
         make(sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "make" and sys.argv[2] == "qwen2_vl_mrope":
+        make_mrope(sys.argv[3])
     else:
         raise SystemExit(__doc__)
