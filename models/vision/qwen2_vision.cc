@@ -5,6 +5,7 @@
 
 #include "ops/attention/segment_attention.h"
 #include "ops/base/error.h"
+#include "ops/rope/rope.h"
 
 namespace loom::models {
 namespace {
@@ -18,17 +19,12 @@ class Holder : public Module {
   std::shared_ptr<M> Add(const std::string& name, std::shared_ptr<M> m) { return register_module(name, std::move(m)); }
 };
 
-at::Tensor RotateHalf(const at::Tensor& x) {
-  const int64_t half = x.size(-1) / 2;
-  return at::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
-}
-
 // x (N, H, D) rotated in fp32 by cos/sin (N, D), returned in x's dtype (HF's
 // apply_rotary_pos_emb_vision).
 at::Tensor ApplyVisionRope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
   auto xf = x.to(at::kFloat);
   auto c = cos.unsqueeze(-2), s = sin.unsqueeze(-2);
-  return (xf * c + RotateHalf(xf) * s).to(x.scalar_type());
+  return (xf * c + ops::RotateHalf(xf) * s).to(x.scalar_type());
 }
 
 at::Tensor QuickGelu(const at::Tensor& x) { return x * at::sigmoid(1.702 * x); }
