@@ -1,6 +1,8 @@
 #include "models/llm/llm_config.h"
 
+#include <algorithm>
 #include <fstream>
+#include <numeric>
 #include <set>
 
 #include "ops/base/error.h"
@@ -159,9 +161,9 @@ void LlmConfig::Validate(const std::string& source) const {
     Fail(source, "sizes must be positive and head_dim even", "fix the model sizes");
   }
   if (rope_scaling.type == "mrope") {
-    int64_t sum = 0;
-    for (int64_t s : rope_scaling.mrope_section) sum += s > 0 ? s : -1000000;
-    if (rope_scaling.mrope_section.size() != 3 || sum != head_dim / 2) {
+    const auto& section = rope_scaling.mrope_section;
+    const bool positive = std::all_of(section.begin(), section.end(), [](int64_t s) { return s > 0; });
+    if (section.size() != 3 || !positive || std::accumulate(section.begin(), section.end(), int64_t{0}) != head_dim / 2) {
       Fail(source, "mrope_section must be 3 positive sizes (t, h, w) summing to head_dim / 2 = " +
                        std::to_string(head_dim / 2),
            "e.g. [16, 24, 24] for head_dim 128");

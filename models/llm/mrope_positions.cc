@@ -1,31 +1,20 @@
 #include "models/llm/mrope_positions.h"
 
 #include <algorithm>
-#include <array>
 #include <string>
 #include <vector>
 
 #include <ATen/ATen.h>
 
+#include "models/core/image_grid.h"
 #include "ops/base/error.h"
 
 namespace loom::models {
 namespace {
 
-using Grid = std::array<int64_t, 3>;
-
-std::vector<Grid> Grids(const at::Tensor& grid_thw) {
-  std::vector<Grid> out;
-  if (!grid_thw.defined()) return out;
-  const auto g = grid_thw.to(at::kCPU, at::kLong).contiguous().view({-1, 3});
-  const int64_t* p = g.data_ptr<int64_t>();
-  for (int64_t i = 0; i < g.size(0); ++i) out.push_back({p[3 * i], p[3 * i + 1], p[3 * i + 2]});
-  return out;
-}
-
 // The grids still to place, shared across documents (HF's image_index/video_index).
 struct Queue {
-  const std::vector<Grid>& grids;
+  const std::vector<ImageGrid>& grids;
   size_t next = 0;
   const char* what;
 };
@@ -66,13 +55,13 @@ void PositionDocument(const int64_t* ids, int64_t begin, int64_t end, const Mrop
                                          "_grid_thw rows (" + std::to_string(q.grids.size()) + ")",
                                      "pass one grid per " + std::string(q.what) + ", in order"));
     }
-    const Grid g = q.grids[q.next];
-    const int64_t gt = g[0], gh = g[1] / merge, gw = g[2] / merge, n = gt * gh * gw;
+    const ImageGrid g = q.grids[q.next];
+    const int64_t gt = g.t, gh = g.h / merge, gw = g.w / merge, n = gt * gh * gw;
     const int64_t token = is_image ? tok.image_token_id : tok.video_token_id;
     if (ed + n > end || std::any_of(ids + ed, ids + ed + n, [&](int64_t x) { return x != token; })) {
       throw ConfigError(ErrorWithFix(std::string(q.what) + " " + std::to_string(q.next) + " (grid " +
-                                         std::to_string(g[0]) + "x" + std::to_string(g[1]) + "x" +
-                                         std::to_string(g[2]) + ") needs " + std::to_string(n) +
+                                         std::to_string(g.t) + "x" + std::to_string(g.h) + "x" +
+                                         std::to_string(g.w) + ") needs " + std::to_string(n) +
                                          " consecutive placeholder tokens at row " + std::to_string(row) +
                                          " position " + std::to_string(ed),
                                      "insert t*(h/merge)*(w/merge) placeholder tokens per " + std::string(q.what)));
@@ -105,7 +94,7 @@ at::Tensor MropePositionIds(const at::Tensor& input_ids, const at::Tensor& image
   const int64_t b = ids.size(0), t = ids.size(1);
   at::Tensor docs = doc_ids.defined() ? doc_ids.to(at::kCPU, at::kLong).contiguous() : at::zeros({b, t}, at::kLong);
   auto out = at::ones({3, b, t}, at::kLong);
-  const auto image_grids = Grids(image_grid_thw), video_grids = Grids(video_grid_thw);
+  const auto image_grids = ReadImageGrids(image_grid_thw), video_grids = ReadImageGrids(video_grid_thw);
   Queue images{image_grids, 0, "image"}, videos{video_grids, 0, "video"};
   int64_t* o = out.data_ptr<int64_t>();
   for (int64_t r = 0; r < b; ++r) {

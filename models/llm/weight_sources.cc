@@ -78,11 +78,14 @@ void HfInitSource::Fill(const std::string& name, at::IntArrayRef shape, int64_t 
 }
 
 HfWeightsSource::HfWeightsSource(const std::string& file_or_dir, const ParameterShapes& model,
-                                       bool tied_embeddings)
-    : source_(file_or_dir), checkpoint_(SafetensorsFiles::Open(file_or_dir)) {
+                                 bool tied_embeddings, const std::string& prefix)
+    : source_(file_or_dir), prefix_(prefix), checkpoint_(SafetensorsFiles::Open(file_or_dir)) {
   std::set<std::string> unused;
-  for (const auto& n : checkpoint_.Names()) unused.insert(n);
-  for (const auto& [name, shape] : model) {
+  for (const auto& n : checkpoint_.Names()) {
+    if (n.rfind(prefix_, 0) == 0) unused.insert(n);
+  }
+  for (const auto& [param, shape] : model) {
+    const std::string name = prefix_ + param;
     if (IsStackedExpertName(name)) {
       const std::vector<int64_t> expert_shape(shape.begin() + 1, shape.end());
       for (int64_t e = 0; e < shape[0]; ++e) {
@@ -106,7 +109,7 @@ HfWeightsSource::HfWeightsSource(const std::string& file_or_dir, const Parameter
                 "use the config.json that belongs to this checkpoint");
     unused.erase(name);
   }
-  if (tied_embeddings) unused.erase("lm_head.weight");  // HF may store the tied copy
+  if (tied_embeddings) unused.erase(prefix_ + "lm_head.weight");  // HF may store the tied copy
   if (!unused.empty()) {
     throw ConfigError(ErrorWithFix(source_ + ": tensor '" + *unused.begin() + "' (and " +
                                        std::to_string(unused.size() - 1) + " more) is not part of the model",
@@ -118,7 +121,7 @@ HfWeightsSource::HfWeightsSource(const std::string& file_or_dir, const Parameter
 void HfWeightsSource::CopySlice(const std::string& tensor_name, int64_t begin, at::Tensor dst) {
   if (dst.numel() == 0) return;
   // A view of the mapping: only the pages of the slice are read by the copy.
-  auto src = checkpoint_.Get(tensor_name).view({-1}).slice(0, begin, begin + dst.numel());
+  auto src = checkpoint_.Get(prefix_ + tensor_name).view({-1}).slice(0, begin, begin + dst.numel());
   dst.copy_(src);
   bytes_read_ += src.numel() * src.element_size();
 }

@@ -50,7 +50,11 @@ class HfWeightsSource : public ParameterSource {
   // Checks names and shapes against `model` from the headers alone (no data
   // read): a missing, extra or mis-shaped tensor is a ConfigError naming it
   // and the fix. `tied_embeddings`: HF may also store lm_head.weight.
-  HfWeightsSource(const std::string& file_or_dir, const ParameterShapes& model, bool tied_embeddings);
+  // `prefix`: parameter `name` is stored as prefix + name, and only tensors
+  // under the prefix belong to this model (one component of a checkpoint
+  // that holds several, e.g. "visual." of a Qwen2-VL directory).
+  HfWeightsSource(const std::string& file_or_dir, const ParameterShapes& model, bool tied_embeddings,
+                  const std::string& prefix = "");
   void Fill(const std::string& name, at::IntArrayRef shape, int64_t begin, at::Tensor dst) override;
   // Bytes copied from the safetensors files so far (in the checkpoint's dtype).
   int64_t bytes_read() const { return bytes_read_; }
@@ -58,7 +62,7 @@ class HfWeightsSource : public ParameterSource {
  private:
   // Copies elements [begin, begin + dst.numel()) of `tensor_name` into dst.
   void CopySlice(const std::string& tensor_name, int64_t begin, at::Tensor dst);
-  std::string source_;
+  std::string source_, prefix_;
   SafetensorsFiles checkpoint_;
   int64_t bytes_read_ = 0;
 };

@@ -19,12 +19,12 @@ class Holder : public Module {
   std::shared_ptr<M> Add(const std::string& name, std::shared_ptr<M> m) { return register_module(name, std::move(m)); }
 };
 
-// x (N, H, D) rotated in fp32 by cos/sin (N, D), returned in x's dtype (HF's
-// apply_rotary_pos_emb_vision).
-at::Tensor ApplyVisionRope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
-  auto xf = x.to(at::kFloat);
-  auto c = cos.unsqueeze(-2), s = sin.unsqueeze(-2);
-  return (xf * c + ops::RotateHalf(xf) * s).to(x.scalar_type());
+// x (N, H, D) -> (H, N, D), rotated in fp32 by cos/sin (N, D) and returned
+// in x's dtype (HF's apply_rotary_pos_emb_vision): ops::ApplyRope over one
+// "row" of N positions.
+at::Tensor RotateHeadsFirst(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  auto xf = x.to(at::kFloat).transpose(0, 1).unsqueeze(0);  // (1, H, N, D)
+  return ops::ApplyRope(xf, cos.unsqueeze(0), sin.unsqueeze(0)).squeeze(0).to(x.scalar_type());
 }
 
 at::Tensor QuickGelu(const at::Tensor& x) { return x * at::sigmoid(1.702 * x); }
@@ -55,8 +55,8 @@ at::Tensor VisionAttention::forward(const at::Tensor& x, const at::Tensor& cos, 
                                     const std::vector<int64_t>& segments) {
   const int64_t n = x.size(0);
   auto parts = qkv->forward(x).reshape({n, 3, heads_, head_dim_}).permute({1, 0, 2, 3});  // (3, N, H, D)
-  auto q = ApplyVisionRope(parts[0], cos, sin).transpose(0, 1);                           // (H, N, D)
-  auto k = ApplyVisionRope(parts[1], cos, sin).transpose(0, 1);
+  auto q = RotateHeadsFirst(parts[0], cos, sin);                                          // (H, N, D)
+  auto k = RotateHeadsFirst(parts[1], cos, sin);
   auto v = parts[2].transpose(0, 1);
   auto out = ops::SegmentAttention(q, k, v, segments);  // (H, N, D)
   return proj->forward(out.transpose(0, 1).reshape({n, heads_ * head_dim_}));
@@ -115,30 +115,25 @@ Qwen2VisionTower::Qwen2VisionTower(const Qwen2VisionConfig& config, at::Device d
   inv_freq_ = 1.0 / at::pow(10000.0, at::arange(0, dim, 2, at::kFloat) / static_cast<double>(dim));
 }
 
-std::vector<int64_t> Qwen2VisionTower::Segments(const at::Tensor& pixel_values, const at::Tensor& grid_thw) const {
-  if (grid_thw.dim() != 2 || grid_thw.size(1) != 3) {
-    throw ConfigError(ErrorWithFix("grid_thw must be (images, 3) (t, h, w) rows",
-                                   "pass one (t, h, w) row of patch counts per image"));
-  }
+std::vector<int64_t> Qwen2VisionTower::Segments(const at::Tensor& pixel_values,
+                                                const std::vector<ImageGrid>& grids) const {
   if (pixel_values.dim() != 2 || pixel_values.size(1) != config_.patch_dim()) {
     throw ConfigError(ErrorWithFix(
         "pixel_values must be (patches, " + std::to_string(config_.patch_dim()) + ") (C x temporal_patch x patch^2)",
         "flatten each patch as the Qwen2-VL image processor does"));
   }
-  const auto g = grid_thw.to(at::kCPU, at::kLong).contiguous();
-  const int64_t* p = g.data_ptr<int64_t>();
   const int64_t m = config_.spatial_merge_size;
   std::vector<int64_t> segments;
   int64_t total = 0;
-  for (int64_t i = 0; i < g.size(0); ++i) {
-    const int64_t t = p[3 * i], h = p[3 * i + 1], w = p[3 * i + 2];
+  for (size_t i = 0; i < grids.size(); ++i) {
+    const auto [t, h, w] = grids[i];
     if (t < 1 || h < 1 || w < 1 || h % m != 0 || w % m != 0) {
       throw ConfigError(ErrorWithFix("image " + std::to_string(i) + " has grid (t, h, w) = (" + std::to_string(t) +
                                          ", " + std::to_string(h) + ", " + std::to_string(w) + ")",
                                      "t >= 1 and h, w positive multiples of spatial_merge_size " + std::to_string(m)));
     }
-    for (int64_t f = 0; f < t; ++f) segments.push_back(h * w);
-    total += t * h * w;
+    segments.insert(segments.end(), t, h * w);  // one attention segment per frame
+    total += grids[i].patches();
   }
   if (total != pixel_values.size(0)) {
     throw ConfigError(ErrorWithFix("grid_thw describes " + std::to_string(total) + " patches but pixel_values has " +
@@ -148,19 +143,16 @@ std::vector<int64_t> Qwen2VisionTower::Segments(const at::Tensor& pixel_values, 
   return segments;
 }
 
-std::pair<at::Tensor, at::Tensor> Qwen2VisionTower::RotaryCosSin(const at::Tensor& grid_thw) const {
-  const auto g = grid_thw.to(at::kCPU, at::kLong).contiguous();
-  const int64_t* p = g.data_ptr<int64_t>();
+std::pair<at::Tensor, at::Tensor> Qwen2VisionTower::RotaryCosSin(const std::vector<ImageGrid>& grids) const {
   const int64_t m = config_.spatial_merge_size;
   std::vector<at::Tensor> ids;
   int64_t max_grid = 0;
-  for (int64_t i = 0; i < g.size(0); ++i) {
-    const int64_t t = p[3 * i], h = p[3 * i + 1], w = p[3 * i + 2];
+  for (const auto& [t, h, w] : grids) {
     max_grid = std::max({max_grid, h, w});
     // Row and column of each patch, in merge-block order: (h/m, w/m, m, m).
     auto hpos = at::arange(h, at::kLong).unsqueeze(1).expand({h, w});
     auto wpos = at::arange(w, at::kLong).unsqueeze(0).expand({h, w});
-    const auto blocks = [&](const at::Tensor& pos) {
+    const auto blocks = [&, h = h, w = w](const at::Tensor& pos) {
       return pos.reshape({h / m, m, w / m, m}).permute({0, 2, 1, 3}).flatten();
     };
     ids.push_back(at::stack({blocks(hpos), blocks(wpos)}, -1).repeat({t, 1}));  // (t*h*w, 2)
@@ -173,8 +165,9 @@ std::pair<at::Tensor, at::Tensor> Qwen2VisionTower::RotaryCosSin(const at::Tenso
 }
 
 at::Tensor Qwen2VisionTower::forward(const at::Tensor& pixel_values, const at::Tensor& grid_thw) {
-  const auto segments = Segments(pixel_values, grid_thw);
-  auto [cos, sin] = RotaryCosSin(grid_thw);
+  const auto grids = ReadImageGrids(grid_thw);
+  const auto segments = Segments(pixel_values, grids);
+  auto [cos, sin] = RotaryCosSin(grids);
   cos = cos.to(pixel_values.device()), sin = sin.to(pixel_values.device());
   return CallWithHooks(pixel_values, [this, cos, sin, segments](const at::Tensor& px) {
     auto h = patch_embed->forward(px);

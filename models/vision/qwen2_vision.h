@@ -19,6 +19,7 @@
 
 #include <c10/core/Device.h>
 
+#include "models/core/image_grid.h"
 #include "models/core/layers.h"
 #include "models/core/module.h"
 #include "models/vision/vision_config.h"
@@ -83,11 +84,11 @@ class Qwen2VisionTower : public Module {
   explicit Qwen2VisionTower(const Qwen2VisionConfig& config, at::Device device = at::kCPU);
   at::Tensor forward(const at::Tensor& pixel_values, const at::Tensor& grid_thw);
 
-  // Checks grid_thw against pixel_values and the merge size; a ConfigError
+  // Checks the grids against pixel_values and the merge size; a ConfigError
   // naming the image and the fix. Returns the frame lengths (attention segments).
-  std::vector<int64_t> Segments(const at::Tensor& pixel_values, const at::Tensor& grid_thw) const;
-  // cos, sin (N, D) fp32 of the 2-D rotary for grid_thw's patches.
-  std::pair<at::Tensor, at::Tensor> RotaryCosSin(const at::Tensor& grid_thw) const;
+  std::vector<int64_t> Segments(const at::Tensor& pixel_values, const std::vector<ImageGrid>& grids) const;
+  // cos, sin (N, D) fp32 of the 2-D rotary for the grids' patches.
+  std::pair<at::Tensor, at::Tensor> RotaryCosSin(const std::vector<ImageGrid>& grids) const;
 
   const Qwen2VisionConfig& config() const { return config_; }
   std::shared_ptr<PatchEmbed> patch_embed;

@@ -56,10 +56,12 @@ std::pair<at::Tensor, at::Tensor> MropeCosSin(const at::Tensor& position_ids, co
   return {pick(cos3), pick(sin3)};
 }
 
+namespace {
 at::Tensor RotateHalf(const at::Tensor& x) {
   const int64_t half = x.size(-1) / 2;
   return at::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
 }
+}  // namespace
 
 at::Tensor ApplyRope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
   // cos/sin (B, T, D) -> (B, 1, T, D) to broadcast over heads.

@@ -27,9 +27,6 @@ std::pair<at::Tensor, at::Tensor> RopeCosSin(const at::Tensor& position_ids,
 std::pair<at::Tensor, at::Tensor> MropeCosSin(const at::Tensor& position_ids, const at::Tensor& inv_freq,
                                               const std::vector<int64_t>& mrope_section);
 
-// (x1, x2) halves of the last dim -> (-x2, x1): HF's rotate_half.
-at::Tensor RotateHalf(const at::Tensor& x);
-
 at::Tensor ApplyRope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 
 }  // namespace loom::ops

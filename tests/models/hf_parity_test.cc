@@ -33,12 +33,8 @@ namespace fs = std::filesystem;
 const std::string kPython = testing::VenvPython();
 const std::string kOracle = testing::OracleScript("hf_oracle.py");
 
-std::string OracleDir(const std::string& family) { return testing::OracleDir(kOracle, family); }
-
-double MaxAbs(const at::Tensor& a, const at::Tensor& b) { return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>(); }
-double Relative(const at::Tensor& got, const at::Tensor& want) {
-  return MaxAbs(got, want) / std::max(1e-30, want.abs().max().item<double>());
-}
+const auto& MaxAbs = testing::MaxAbsDiff;
+const auto& Relative = testing::RelativeDiff;
 
 // Labels shifted within each row: labels[t] = ids[t+1] where both are valid.
 at::Tensor ShiftedLabels(const at::Tensor& ids, const at::Tensor& valid) {
@@ -52,15 +48,15 @@ at::Tensor ShiftedLabels(const at::Tensor& ids, const at::Tensor& valid) {
 class HfParityTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    dir_ = OracleDir(GetParam());
-    ref_ = std::make_unique<models::SafetensorsFiles>(models::SafetensorsFiles::Open(dir_ + "/ref.safetensors"));
+    oracle_ = std::make_unique<testing::OracleRef>(kOracle, GetParam());
+    dir_ = oracle_->dir();
   }
-  at::Tensor Ref(const std::string& name) { return ref_->Get(name).clone(); }
+  at::Tensor Ref(const std::string& name) { return oracle_->Get(name); }
   std::shared_ptr<models::DecoderLM> Load(const std::string& sub = "model") {
     return models::LoadDecoderLM(dir_ + "/" + sub);
   }
   std::string dir_;
-  std::unique_ptr<models::SafetensorsFiles> ref_;
+  std::unique_ptr<testing::OracleRef> oracle_;
 };
 
 TEST_P(HfParityTest, LogitsMatchOnAPaddedBatch) {

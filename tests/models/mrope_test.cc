@@ -8,7 +8,6 @@
 
 #include <ATen/ATen.h>
 
-#include "models/core/safetensors.h"
 #include "models/llm/decoder_lm.h"
 #include "models/llm/mrope_positions.h"
 #include "ops/base/error.h"
@@ -23,16 +22,16 @@ const models::MropeTokens kTokens{100, 101, 102};  // image, video, vision_start
 class MropeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = testing::OracleDir(testing::OracleScript("vision_oracle.py"), "qwen2_vl_mrope");
-    ref_ = std::make_unique<models::SafetensorsFiles>(models::SafetensorsFiles::Open(dir_ + "/ref.safetensors"));
+    oracle_ = std::make_unique<testing::OracleRef>(testing::OracleScript("vision_oracle.py"), "qwen2_vl_mrope");
+    dir_ = oracle_->dir();
   }
-  at::Tensor Ref(const std::string& name) { return ref_->Get(name).clone(); }
+  at::Tensor Ref(const std::string& name) { return oracle_->Get(name); }
   at::Tensor DocIds() {  // 0 where attended, -1 padding
     auto mask = Ref("attention_mask");
     return at::where(mask == 1, at::zeros_like(mask), at::full_like(mask, -1));
   }
   std::string dir_;
-  std::unique_ptr<models::SafetensorsFiles> ref_;
+  std::unique_ptr<testing::OracleRef> oracle_;
 };
 
 TEST_F(MropeTest, PositionIdsEqualGetRopeIndex) {

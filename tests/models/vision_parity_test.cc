@@ -3,8 +3,9 @@
 // a tiny random tower): two images of different grid sizes and a two-frame
 // video in one batch. Output 1e-4 max-abs; the gradient of every parameter
 // and of the patches 1e-4 relative; 10 AdamW steps with clipping, losses
-// 1e-5 relative. Also: the tower loads strictly, exports what it loaded, and
-// names bad grids.
+// 1e-5 relative. Also: the tower loads strictly through HfWeightsSource
+// (under a prefix, as one component of a checkpoint), exports what it
+// loaded, and names bad grids.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -13,8 +14,9 @@
 #include <ATen/ATen.h>
 #include <torch/nn/utils/clip_grad.h>
 
-#include "models/core/module_weights.h"
+#include "models/core/parameter_source.h"
 #include "models/core/safetensors.h"
+#include "models/llm/weight_sources.h"
 #include "models/vision/qwen2_vision.h"
 #include "ops/base/error.h"
 #include "sdk/train/optimizer.h"
@@ -24,34 +26,40 @@ namespace loom {
 namespace {
 
 namespace fs = std::filesystem;
+const auto& MaxAbs = testing::MaxAbsDiff;
+const auto& Relative = testing::RelativeDiff;
 
-double MaxAbs(const at::Tensor& a, const at::Tensor& b) {
-  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+// A tower of `config` whose weights come from `file_or_dir` (tensor names
+// `prefix` + parameter name), through the checkpoint reader every model uses.
+std::shared_ptr<models::Qwen2VisionTower> LoadTower(const models::Qwen2VisionConfig& config,
+                                                    const std::string& file_or_dir, const std::string& prefix) {
+  auto tower = std::make_shared<models::Qwen2VisionTower>(config);
+  models::HfWeightsSource source(file_or_dir, models::ShapesOf(*tower), /*tied_embeddings=*/false, prefix);
+  models::FillParameters(*tower, source);
+  return tower;
 }
-double Relative(const at::Tensor& got, const at::Tensor& want) {
-  return MaxAbs(got, want) / std::max(1e-30, want.abs().max().item<double>());
+
+// (prefix + name, tensor) for every parameter: what an export writes.
+std::vector<std::pair<std::string, at::Tensor>> StateOf(const models::Qwen2VisionTower& tower,
+                                                        const std::string& prefix) {
+  std::vector<std::pair<std::string, at::Tensor>> state;
+  for (const auto& p : tower.named_parameters()) state.emplace_back(prefix + p.key(), p.value().detach());
+  return state;
 }
 
 class VisionParityTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = testing::OracleDir(testing::OracleScript("vision_oracle.py"), "qwen2_vision");
-    ref_ = std::make_unique<models::SafetensorsFiles>(models::SafetensorsFiles::Open(dir_ + "/ref.safetensors"));
+    oracle_ = std::make_unique<testing::OracleRef>(testing::OracleScript("vision_oracle.py"), "qwen2_vision");
   }
-  at::Tensor Ref(const std::string& name) { return ref_->Get(name).clone(); }
+  at::Tensor Ref(const std::string& name) { return oracle_->Get(name); }
   std::shared_ptr<models::Qwen2VisionTower> Load() {
-    auto config = models::Qwen2VisionConfigFromJson(nlohmann::json::parse(ReadFile(dir_ + "/model/config.json")),
-                                                    dir_ + "/model/config.json");
-    auto tower = std::make_shared<models::Qwen2VisionTower>(config);
-    models::LoadModuleWeights(*tower, models::SafetensorsFiles::Open(dir_ + "/model"), "");
-    return tower;
+    const std::string config_path = oracle_->dir() + "/model/config.json";
+    std::ifstream in(config_path);
+    auto config = models::Qwen2VisionConfigFromJson(nlohmann::json::parse(in), config_path);
+    return LoadTower(config, oracle_->dir() + "/model", "");
   }
-  static std::string ReadFile(const std::string& path) {
-    std::ifstream in(path);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  }
-  std::string dir_;
-  std::unique_ptr<models::SafetensorsFiles> ref_;
+  std::unique_ptr<testing::OracleRef> oracle_;
 };
 
 TEST_F(VisionParityTest, OutputMatchesForTwoImagesAndAVideo) {
@@ -101,21 +109,21 @@ TEST_F(VisionParityTest, ExportReloadsBitForBitAndLoadingIsStrict) {
   auto tower = Load();
   const fs::path dir = fs::temp_directory_path() / ("loom-vision-export-" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  models::SaveSafetensors((dir / "model.safetensors").string(), models::ModuleState(*tower, "visual."));
-  auto again = std::make_shared<models::Qwen2VisionTower>(tower->config());
-  models::LoadModuleWeights(*again, models::SafetensorsFiles::Open((dir / "model.safetensors").string()), "visual.");
+  models::SaveSafetensors((dir / "model.safetensors").string(), StateOf(*tower, "visual."));
+  auto again = LoadTower(tower->config(), (dir / "model.safetensors").string(), "visual.");
   for (const auto& p : tower->named_parameters()) {
     EXPECT_TRUE(at::equal(p.value(), again->named_parameters()[p.key()])) << p.key();
   }
   // A missing tensor and a foreign one are named, and nothing is half-loaded.
-  auto state = models::ModuleState(*tower, "visual.");
+  auto state = StateOf(*tower, "visual.");
   const auto dropped = state.back().first;
   state.pop_back();
   state.emplace_back("visual.blocks.9.norm1.weight", at::ones({32}));
   models::SaveSafetensors((dir / "bad.safetensors").string(), state);
   auto fresh = std::make_shared<models::Qwen2VisionTower>(tower->config());
   try {
-    models::LoadModuleWeights(*fresh, models::SafetensorsFiles::Open((dir / "bad.safetensors").string()), "visual.");
+    models::HfWeightsSource source((dir / "bad.safetensors").string(), models::ShapesOf(*fresh), false, "visual.");
+    models::FillParameters(*fresh, source);
     ADD_FAILURE() << "a checkpoint without " << dropped << " loaded";
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find(dropped), std::string::npos) << e.what();

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <ATen/ATen.h>
+
 namespace loom::testing {
 
 namespace fs = std::filesystem;
@@ -61,6 +63,19 @@ std::string OracleDir(const std::string& script, const std::string& what) {
   fs::rename(tmp, final_dir, ec);  // another process may have won the race
   if (ec) fs::remove_all(tmp);
   return final_dir.string();
+}
+
+OracleRef::OracleRef(const std::string& script, const std::string& what)
+    : dir_(OracleDir(script, what)), ref_(models::SafetensorsFiles::Open(dir_ + "/ref.safetensors")) {}
+
+at::Tensor OracleRef::Get(const std::string& name) const { return ref_.Get(name).clone(); }
+
+double MaxAbsDiff(const at::Tensor& a, const at::Tensor& b) {
+  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+}
+
+double RelativeDiff(const at::Tensor& got, const at::Tensor& want) {
+  return MaxAbsDiff(got, want) / std::max(1e-30, want.abs().max().item<double>());
 }
 
 }  // namespace loom::testing

@@ -5,6 +5,10 @@
 
 #include <string>
 
+#include <ATen/core/Tensor.h>
+
+#include "models/core/safetensors.h"
+
 namespace loom::testing {
 
 // The project venv's python and a script under tests/models.
@@ -21,5 +25,21 @@ const std::string& OracleVersions();
 // test processes share them. Returns DIR; throws with the oracle's log when
 // it fails.
 std::string OracleDir(const std::string& script, const std::string& what);
+
+// One oracle run: its directory and its reference tensors (DIR/ref.safetensors).
+class OracleRef {
+ public:
+  OracleRef(const std::string& script, const std::string& what);
+  const std::string& dir() const { return dir_; }
+  at::Tensor Get(const std::string& name) const;  // a writable copy
+
+ private:
+  std::string dir_;
+  models::SafetensorsFiles ref_;
+};
+
+// max |a - b| in fp64, and that divided by max |want| (the parity bounds).
+double MaxAbsDiff(const at::Tensor& a, const at::Tensor& b);
+double RelativeDiff(const at::Tensor& got, const at::Tensor& want);
 
 }  // namespace loom::testing
