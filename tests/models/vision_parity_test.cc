@@ -109,7 +109,10 @@ TEST_F(VisionParityTest, ExportReloadsBitForBitAndLoadingIsStrict) {
   auto tower = Load();
   const fs::path dir = fs::temp_directory_path() / ("loom-vision-export-" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  models::SaveSafetensors((dir / "model.safetensors").string(), StateOf(*tower, "visual."));
+  // Another component's tensors (outside the prefix) share the file, as in a Qwen2-VL directory.
+  auto with_llm = StateOf(*tower, "visual.");
+  with_llm.emplace_back("model.embed_tokens.weight", at::ones({8, 4}));
+  models::SaveSafetensors((dir / "model.safetensors").string(), with_llm);
   auto again = LoadTower(tower->config(), (dir / "model.safetensors").string(), "visual.");
   for (const auto& p : tower->named_parameters()) {
     EXPECT_TRUE(at::equal(p.value(), again->named_parameters()[p.key()])) << p.key();
@@ -129,6 +132,16 @@ TEST_F(VisionParityTest, ExportReloadsBitForBitAndLoadingIsStrict) {
     EXPECT_NE(std::string(e.what()).find(dropped), std::string::npos) << e.what();
   }
   for (const auto& p : fresh->named_parameters()) EXPECT_EQ(p.value().abs().sum().item<double>(), 0.0) << p.key();
+  // A foreign tensor under the prefix alone is named too.
+  auto extra = StateOf(*tower, "visual.");
+  extra.emplace_back("visual.blocks.9.norm1.weight", at::ones({32}));
+  models::SaveSafetensors((dir / "extra.safetensors").string(), extra);
+  try {
+    LoadTower(tower->config(), (dir / "extra.safetensors").string(), "visual.");
+    ADD_FAILURE() << "a checkpoint with visual.blocks.9 loaded into a 2-block tower";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("visual.blocks.9.norm1.weight"), std::string::npos) << e.what();
+  }
   fs::remove_all(dir);
 }
 
