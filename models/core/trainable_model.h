@@ -23,11 +23,26 @@ namespace loom::models {
 
 class RouterStats;
 
+// The encoder inputs of one micro-batch, for omni models (undefined: none of
+// that kind). Images and videos are in the order their placeholder runs
+// appear in input_ids, row by row.
+// Legend: N image patches, P flattened patch (C x temporal_patch x patch x patch).
+struct MediaInputs {
+  at::Tensor pixel_values;         // (N, P) every image's patches, concatenated
+  at::Tensor image_grid_thw;       // (I, 3) int64 patch grid of each image
+  at::Tensor pixel_values_videos;  // (Nv, P) every video's patches
+  at::Tensor video_grid_thw;       // (V, 3) int64
+
+  bool empty() const { return !pixel_values.defined() && !pixel_values_videos.defined(); }
+};
+
 // What one forward needs besides the weights.
 struct ModelInputs {
   at::Tensor input_ids;     // (B, T) int64
-  at::Tensor position_ids;  // (B, T) int64, or (3, B, T) for M-RoPE models; undefined = 0..T-1
+  at::Tensor position_ids;  // (B, T) int64, or (3, B, T) for M-RoPE models; undefined = 0..T-1 (or the
+                            // model's own multimodal positions)
   at::Tensor doc_ids;       // (B, T) int64 packed-document ids (-1 padding); undefined = one doc
+  MediaInputs media{};      // an omni model's encoder inputs; text models refuse them
 };
 
 class TrainableModel : public Module {

@@ -156,12 +156,16 @@ at::Tensor DecoderLM::OutputWeight() const {
   return config_.tie_word_embeddings ? model->embed_tokens->weight : lm_head->weight;
 }
 
-at::Tensor DecoderLM::Hidden(const DecoderInputs& in) { return HiddenImpl(in, /*record_router_stats=*/false); }
+at::Tensor DecoderLM::Hidden(const DecoderInputs& in) { return HiddenEdited(in, {}, /*record_router_stats=*/false); }
 
-at::Tensor DecoderLM::HiddenImpl(const DecoderInputs& in, bool record) {
+at::Tensor DecoderLM::HiddenEdited(const DecoderInputs& in, const EmbeddingEditor& edit, bool record) {
   // A new forward: earlier router statistics (and their aux gradient) no
   // longer apply. Only LossSum's forward records; a recompute re-run inside
   // backward does not pass through here and never records.
+  if (!in.media.empty()) {
+    throw ConfigError(ErrorWithFix("the text model '" + config_.model_type + "' was given images or videos",
+                                   "train an omni model (a qwen2_vl or loom_omni directory) on multimodal data"));
+  }
   if (moe_->stats) moe_->stats->Begin(record);
   const int64_t b = in.input_ids.size(0), t = in.input_ids.size(1);
   auto positions = in.position_ids.defined()
@@ -183,6 +187,7 @@ at::Tensor DecoderLM::HiddenImpl(const DecoderInputs& in, bool record) {
   // embedding, final norm and head here).
   auto out = CallWithHooks(in.input_ids, [&](const at::Tensor& ids) {
     auto h = model->embed_tokens->forward(ids);
+    if (edit) h = edit(h);
     for (auto& layer : model->layers) h = layer->forward(h, cos, sin, attn, *attention_);
     return model->norm->forward(h);
   });
@@ -196,7 +201,7 @@ at::Tensor DecoderLM::Logits(const DecoderInputs& in) {
 }
 
 at::Tensor DecoderLM::LossSum(const DecoderInputs& in, const at::Tensor& labels, int64_t chunk_size) {
-  auto h = HiddenImpl(in, /*record_router_stats=*/true);
+  auto h = HiddenEdited(in, {}, /*record_router_stats=*/true);
   return ops::ChunkedCrossEntropySum(h.reshape({-1, h.size(-1)}), OutputWeight(), labels.reshape({-1}), chunk_size);
 }
 

@@ -12,6 +12,7 @@
 // V vocab.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -98,8 +99,16 @@ class DecoderLM : public TrainableModel {
   // fills each rank's shards from a ParameterSource, models/llm/weight_sources.h).
   explicit DecoderLM(const LlmConfig& config, at::Device device = at::kCPU);
 
+  // Rewrites the token embeddings (B, T, C) before the first layer: an omni
+  // model places its encoders' outputs there. It runs inside this model's
+  // root hooks (e.g. with FSDP's root unit gathered).
+  using EmbeddingEditor = std::function<at::Tensor(const at::Tensor& embeddings)>;
+
   // Final hidden states (B, T, C), after the last norm.
   at::Tensor Hidden(const DecoderInputs& in);
+  // The same with the embeddings edited first; `record_router_stats` as in
+  // LossSum (the forward a loss is taken of records, others do not).
+  at::Tensor HiddenEdited(const DecoderInputs& in, const EmbeddingEditor& edit, bool record_router_stats);
   // Logits (B, T, V): materialises the full vocab; for inference and tests.
   at::Tensor Logits(const DecoderInputs& in);
   // Sum of token losses over labels != -100 (chunked, never (B*T, V) logits).
@@ -147,7 +156,6 @@ class DecoderLM : public TrainableModel {
 
  private:
   LlmConfig config_;
-  at::Tensor HiddenImpl(const DecoderInputs& in, bool record_router_stats);
 
   at::Tensor inv_freq_;  // (D/2) fp32, not a parameter
   std::shared_ptr<ops::AttentionBackend> attention_;

@@ -137,6 +137,8 @@ LlmConfig LlmConfigFromJson(const json& j, const std::string& source) {
   if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
     const auto& rs = j["rope_scaling"];
     c.rope_scaling.type = rs.value("rope_type", rs.value("type", std::string("default")));
+    // transformers writes M-RoPE as {"type": "mrope", "rope_type": "default", ...}.
+    if (rs.value("type", std::string()) == "mrope") c.rope_scaling.type = "mrope";
     if (c.rope_scaling.type != "default" && c.rope_scaling.type != "llama3" && c.rope_scaling.type != "mrope") {
       Fail(source, "rope_scaling type '" + c.rope_scaling.type + "' is not supported",
            "use rope_type 'llama3', type 'mrope' (Qwen2-VL) or no rope_scaling");

@@ -47,6 +47,12 @@ void ExpectShape(const std::string& source, const std::string& name, at::IntArra
   throw ConfigError(ErrorWithFix(os.str(), fix));
 }
 
+// A norm's scale: its module is named *norm* (RMSNorm, LayerNorm) or ln_*
+// (the vision merger's ln_q).
+bool IsNormWeight(const std::string& name) {
+  return name.find("norm") != std::string::npos || name.find(".ln_") != std::string::npos || name.rfind("ln_", 0) == 0;
+}
+
 }  // namespace
 
 HfInitSource::HfInitSource(double initializer_range, uint64_t seed, int64_t chunk)
@@ -56,12 +62,12 @@ HfInitSource::HfInitSource(double initializer_range, uint64_t seed, int64_t chun
 
 void HfInitSource::Fill(const std::string& name, at::IntArrayRef shape, int64_t begin, at::Tensor dst) {
   torch::NoGradGuard no_grad;
-  if (name.find("norm") != std::string::npos) {
-    dst.fill_(1.0);
-    return;
-  }
   if (EndsWith(name, ".bias")) {
     dst.zero_();
+    return;
+  }
+  if (IsNormWeight(name)) {
+    dst.fill_(1.0);
     return;
   }
   if (dst.numel() == 0) return;
@@ -77,15 +83,31 @@ void HfInitSource::Fill(const std::string& name, at::IntArrayRef shape, int64_t 
   }
 }
 
+std::string NameMap::ToFile(const std::string& name) const {
+  const std::pair<std::string, std::string>* best = nullptr;
+  for (const auto& pair : prefixes) {
+    if (name.rfind(pair.first, 0) == 0 && (!best || pair.first.size() > best->first.size())) best = &pair;
+  }
+  return best ? best->second + name.substr(best->first.size()) : name;
+}
+
+bool NameMap::Covers(const std::string& file_name) const {
+  if (prefixes.empty()) return true;
+  for (const auto& pair : prefixes) {
+    if (file_name.rfind(pair.second, 0) == 0) return true;
+  }
+  return false;
+}
+
 HfWeightsSource::HfWeightsSource(const std::string& file_or_dir, const ParameterShapes& model,
-                                 bool tied_embeddings, const std::string& prefix)
-    : source_(file_or_dir), prefix_(prefix), checkpoint_(SafetensorsFiles::Open(file_or_dir)) {
+                                 bool tied_embeddings, NameMap names)
+    : source_(file_or_dir), names_(std::move(names)), checkpoint_(SafetensorsFiles::Open(file_or_dir)) {
   std::set<std::string> unused;
   for (const auto& n : checkpoint_.Names()) {
-    if (n.rfind(prefix_, 0) == 0) unused.insert(n);
+    if (names_.Covers(n)) unused.insert(n);
   }
   for (const auto& [param, shape] : model) {
-    const std::string name = prefix_ + param;
+    const std::string name = names_.ToFile(param);
     if (IsStackedExpertName(name)) {
       const std::vector<int64_t> expert_shape(shape.begin() + 1, shape.end());
       for (int64_t e = 0; e < shape[0]; ++e) {
@@ -109,7 +131,9 @@ HfWeightsSource::HfWeightsSource(const std::string& file_or_dir, const Parameter
                 "use the config.json that belongs to this checkpoint");
     unused.erase(name);
   }
-  if (tied_embeddings) unused.erase(prefix_ + "lm_head.weight");  // HF may store the tied copy
+  if (tied_embeddings) {  // HF may store the tied copy
+    for (auto it = unused.begin(); it != unused.end();) it = EndsWith(*it, "lm_head.weight") ? unused.erase(it) : std::next(it);
+  }
   if (!unused.empty()) {
     throw ConfigError(ErrorWithFix(source_ + ": tensor '" + *unused.begin() + "' (and " +
                                        std::to_string(unused.size() - 1) + " more) is not part of the model",
@@ -121,7 +145,7 @@ HfWeightsSource::HfWeightsSource(const std::string& file_or_dir, const Parameter
 void HfWeightsSource::CopySlice(const std::string& tensor_name, int64_t begin, at::Tensor dst) {
   if (dst.numel() == 0) return;
   // A view of the mapping: only the pages of the slice are read by the copy.
-  auto src = checkpoint_.Get(prefix_ + tensor_name).view({-1}).slice(0, begin, begin + dst.numel());
+  auto src = checkpoint_.Get(names_.ToFile(tensor_name)).view({-1}).slice(0, begin, begin + dst.numel());
   dst.copy_(src);
   bytes_read_ += src.numel() * src.element_size();
 }

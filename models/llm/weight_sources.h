@@ -15,7 +15,7 @@
 namespace loom::models {
 
 // HF's _init_weights: normal(0, initializer_range) for matrices and
-// embeddings, 1 for norm weights, 0 for biases.
+// embeddings, 1 for norm weights (modules named *norm* or ln_*), 0 for biases.
 //
 // Random values are drawn per chunk of `chunk` elements of each flattened
 // parameter, from a generator seeded by (seed, parameter name, chunk index).
@@ -38,6 +38,22 @@ class HfInitSource : public ParameterSource {
   int64_t elements_drawn_ = 0;
 };
 
+// How a model's parameter names map to a checkpoint's tensor names: each
+// (model prefix, file prefix) pair renames the names under its model prefix
+// (the longest matching model prefix wins), and only tensors under one of
+// the file prefixes belong to the model (the rest of the checkpoint is
+// another component's). No pairs: names are equal and every tensor belongs.
+//   {{"vision.", "visual."}, {"llm.model.", "model."}, {"llm.lm_head.", "lm_head."}}
+// reads an omni model's components from a Qwen2-VL checkpoint.
+struct NameMap {
+  std::vector<std::pair<std::string, std::string>> prefixes;  // (model, file)
+  // One component under `file_prefix` (model names have no prefix).
+  static NameMap Under(const std::string& file_prefix) { return NameMap{{{"", file_prefix}}}; }
+  std::string ToFile(const std::string& name) const;
+  // Whether checkpoint tensor `file_name` belongs to the model.
+  bool Covers(const std::string& file_name) const;
+};
+
 // Parameter names and full shapes, as named_parameters() gives them.
 using ParameterShapes = std::vector<std::pair<std::string, std::vector<int64_t>>>;
 
@@ -50,11 +66,10 @@ class HfWeightsSource : public ParameterSource {
   // Checks names and shapes against `model` from the headers alone (no data
   // read): a missing, extra or mis-shaped tensor is a ConfigError naming it
   // and the fix. `tied_embeddings`: HF may also store lm_head.weight.
-  // `prefix`: parameter `name` is stored as prefix + name, and only tensors
-  // under the prefix belong to this model (one component of a checkpoint
-  // that holds several, e.g. "visual." of a Qwen2-VL directory).
+  // `names`: where each parameter is stored (NameMap), for a model that is
+  // one component of a checkpoint holding several or whose names differ.
   HfWeightsSource(const std::string& file_or_dir, const ParameterShapes& model, bool tied_embeddings,
-                  const std::string& prefix = "");
+                  NameMap names = {});
   void Fill(const std::string& name, at::IntArrayRef shape, int64_t begin, at::Tensor dst) override;
   // Bytes copied from the safetensors files so far (in the checkpoint's dtype).
   int64_t bytes_read() const { return bytes_read_; }
@@ -62,7 +77,8 @@ class HfWeightsSource : public ParameterSource {
  private:
   // Copies elements [begin, begin + dst.numel()) of `tensor_name` into dst.
   void CopySlice(const std::string& tensor_name, int64_t begin, at::Tensor dst);
-  std::string source_, prefix_;
+  std::string source_;
+  NameMap names_;
   SafetensorsFiles checkpoint_;
   int64_t bytes_read_ = 0;
 };

@@ -41,6 +41,13 @@ void Qwen2VisionConfig::Validate(const std::string& source) const {
   if (mlp_dim() < 1) Fail(source, "mlp_ratio gives an empty MLP", "set mlp_ratio > 0");
 }
 
+int64_t Qwen2VisionConfig::NumParameters() const {
+  const int64_t e = embed_dim, m = mlp_dim(), merged = e * merge_units();
+  const int64_t block = 4 * e /*norm1, norm2*/ + 3 * e * e + 3 * e /*qkv*/ + e * e + e /*proj*/ + e * m + m + m * e + e;
+  const int64_t merger = 2 * e /*ln_q*/ + merged * merged + merged + merged * hidden_size + hidden_size;
+  return e * patch_dim() + depth * block + merger;
+}
+
 Qwen2VisionConfig Qwen2VisionConfigFromJson(const json& j, const std::string& source) {
   Qwen2VisionConfig c;
   for (auto& [key, value] : j.items()) {

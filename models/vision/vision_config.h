@@ -29,6 +29,8 @@ struct Qwen2VisionConfig {  // defaults: transformers' Qwen2VLVisionConfig
   // Elements of one flattened patch row: C x temporal_patch x patch x patch.
   int64_t patch_dim() const { return in_channels * temporal_patch_size * patch_size * patch_size; }
   int64_t merge_units() const { return spatial_merge_size * spatial_merge_size; }
+  // Parameters of a tower of this config.
+  int64_t NumParameters() const;
   // Heads divide embed_dim, head_dim divisible by 4 (2-D rotary), ...
   void Validate(const std::string& source) const;
 };

@@ -18,7 +18,21 @@ Qwen2VisionTransformerPretrainedModel) on a tiny random model.
       video, the logits of those rows (text tokens only: no pixels), and the
       positions of a packed row (each document alone, concatenated).
 
-Conventions shared with tests/models/vision_parity_test.cc: AdamW decays
+  vision_oracle.py make qwen2_vl OUT_DIR
+      a tiny Qwen2VLForConditionalGeneration saved by save_pretrained as
+      OUT_DIR/model (the directory layout transformers writes), and
+      OUT_DIR/ref.safetensors: a padded batch of two rows (two images of
+      different grids, a two-frame video), its pixels and grids, the logits,
+      the mean loss over shifted labels and every parameter's gradient (named
+      as Loom names them: vision.*, llm.model.*, llm.lm_head.*), the losses of
+      STEPS AdamW steps (clipped), and the per-document logits of a packed row.
+
+  vision_oracle.py check_vl MODEL_DIR EXPECTED
+      loads MODEL_DIR (a Loom export) in transformers and compares its logits
+      on EXPECTED's batch with EXPECTED's logits (exit 1 above 1e-4).
+
+Conventions shared with tests/models/vision_parity_test.cc and
+omni_parity_test.cc: AdamW decays
 parameters with dim >= 2 only; attention is HF's eager per-frame path.
 """
 import sys
@@ -145,10 +159,115 @@ def make_mrope(out):
     save_file({k: v.contiguous() for k, v in ref.items()}, f"{out}/ref.safetensors")
 
 
+def loom_name(hf_name):
+    for hf, ours in (("model.visual.", "vision."), ("model.language_model.", "llm.model."), ("lm_head.", "llm.lm_head.")):
+        if hf_name.startswith(hf):
+            return ours + hf_name[len(hf):]
+    raise KeyError(hf_name)
+
+
+def vl_batch():
+    """Two padded rows: text, image 1x4x6 (6 tokens), text, image 1x2x2 (1
+    token), text | text, video 2x2x4 (4 tokens), text, padding."""
+    g = torch.Generator().manual_seed(2)
+    row0 = [1, 2, VSTART] + [IMAGE] * 6 + [VEND, 5, 6, VSTART, IMAGE, VEND, 7, 8]
+    row1 = [3, VSTART] + [VIDEO] * 4 + [VEND, 9, 10, 11]
+    length = len(row0)
+    ids = torch.tensor([row0, row1 + [0] * (length - len(row1))])
+    mask = torch.tensor([[1] * length, [1] * len(row1) + [0] * (length - len(row1))])
+    # Labels: the next token where both are real tokens (shifted by the caller's convention).
+    labels = torch.full_like(ids, -100)
+    labels[:, :-1] = ids[:, 1:]
+    labels[:, :-1][mask[:, 1:] == 0] = -100
+    labels[mask == 0] = -100
+    return dict(input_ids=ids, attention_mask=mask, labels=labels,
+                pixel_values=torch.randn(28, 96, generator=g), image_grid_thw=torch.tensor([[1, 4, 6], [1, 2, 2]]),
+                pixel_values_videos=torch.randn(16, 96, generator=g), video_grid_thw=torch.tensor([[2, 2, 4]]))
+
+
+def vl_logits(model, b):
+    return model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], pixel_values=b["pixel_values"],
+                 image_grid_thw=b["image_grid_thw"], pixel_values_videos=b["pixel_values_videos"],
+                 video_grid_thw=b["video_grid_thw"]).logits
+
+
+def vl_loss(model, b):
+    logits = vl_logits(model, b)
+    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), b["labels"].reshape(-1),
+                                           ignore_index=-100, reduction="sum")
+    return ce / (b["labels"] != -100).sum(), logits
+
+
+def make_vl(out):
+    from transformers import Qwen2VLForConditionalGeneration
+    torch.manual_seed(0)
+    config = vl_config()
+    config._attn_implementation = "eager"
+    config.vision_config._attn_implementation = "eager"
+    model = Qwen2VLForConditionalGeneration(config).float().train()
+    # Weights large enough that positions, pixels and every norm matter
+    # far above the bounds (HF's 0.02 init leaves logits nearly uniform).
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "visual" in name:
+                p.add_(0.05 * torch.randn_like(p))
+            else:
+                p.copy_(torch.randn_like(p) * 0.15 if p.dim() >= 2 else 1 + 0.1 * torch.randn_like(p))
+    model.save_pretrained(f"{out}/model", safe_serialization=True)
+    b = vl_batch()
+    ref = dict(b)
+    loss, logits = vl_loss(model, b)
+    loss.backward()
+    ref.update(logits=logits.detach(), loss=loss.detach().double().reshape(1))
+    for name, p in model.named_parameters():
+        ref["grad." + loom_name(name)] = p.grad.detach().clone()
+    # Packed row: the video document then the image document, each alone.
+    rows = b["input_ids"]
+    doc_a, doc_b = rows[1:, :10], rows[:1]
+    with torch.no_grad():
+        la = model(input_ids=doc_a, pixel_values_videos=b["pixel_values_videos"],
+                   video_grid_thw=b["video_grid_thw"]).logits
+        lb = model(input_ids=doc_b, pixel_values=b["pixel_values"], image_grid_thw=b["image_grid_thw"]).logits
+    ref.update(packed_input_ids=torch.cat([doc_a, doc_b], 1), packed_doc_ids=torch.tensor([[0] * 10 + [1] * 17]),
+               packed_logits=torch.cat([la, lb], 1))
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": WD}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=LR, betas=BETAS, eps=EPS)
+    losses = []
+    for _ in range(STEPS):
+        opt.zero_grad()
+        step_loss, _ = vl_loss(model, b)
+        step_loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+        opt.step()
+        losses.append(step_loss.item())
+    ref["train_losses"] = torch.tensor(losses, dtype=torch.float64)
+    save_file({k: v.contiguous() for k, v in ref.items()}, f"{out}/ref.safetensors")
+
+
+def check_vl(model_dir, expected_path):
+    from safetensors.torch import load_file
+    from transformers import Qwen2VLForConditionalGeneration
+    exp = load_file(expected_path)
+    model = Qwen2VLForConditionalGeneration.from_pretrained(model_dir, torch_dtype=torch.float32,
+                                                            attn_implementation="eager").eval()
+    with torch.no_grad():
+        logits = vl_logits(model, exp)
+    valid = exp["attention_mask"].bool()
+    diff = (logits - exp["logits"])[valid].abs().max().item()
+    print(f"transformers {transformers.__version__}: max-abs logit difference {diff:.3e}")
+    sys.exit(0 if diff <= 1e-4 else 1)
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "make" and sys.argv[2] == "qwen2_vision":
         make(sys.argv[3])
     elif len(sys.argv) == 4 and sys.argv[1] == "make" and sys.argv[2] == "qwen2_vl_mrope":
         make_mrope(sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "make" and sys.argv[2] == "qwen2_vl":
+        make_vl(sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "check_vl":
+        check_vl(sys.argv[2], sys.argv[3])
     else:
         raise SystemExit(__doc__)

@@ -34,7 +34,8 @@ const auto& Relative = testing::RelativeDiff;
 std::shared_ptr<models::Qwen2VisionTower> LoadTower(const models::Qwen2VisionConfig& config,
                                                     const std::string& file_or_dir, const std::string& prefix) {
   auto tower = std::make_shared<models::Qwen2VisionTower>(config);
-  models::HfWeightsSource source(file_or_dir, models::ShapesOf(*tower), /*tied_embeddings=*/false, prefix);
+  models::HfWeightsSource source(file_or_dir, models::ShapesOf(*tower), /*tied_embeddings=*/false,
+                                 models::NameMap::Under(prefix));
   models::FillParameters(*tower, source);
   return tower;
 }
@@ -125,7 +126,7 @@ TEST_F(VisionParityTest, ExportReloadsBitForBitAndLoadingIsStrict) {
   models::SaveSafetensors((dir / "bad.safetensors").string(), state);
   auto fresh = std::make_shared<models::Qwen2VisionTower>(tower->config());
   try {
-    models::HfWeightsSource source((dir / "bad.safetensors").string(), models::ShapesOf(*fresh), false, "visual.");
+    models::HfWeightsSource source((dir / "bad.safetensors").string(), models::ShapesOf(*fresh), false, models::NameMap::Under("visual."));
     models::FillParameters(*fresh, source);
     ADD_FAILURE() << "a checkpoint without " << dropped << " loaded";
   } catch (const ConfigError& e) {

@@ -1,0 +1,180 @@
+#include "models/omni/omni_config.h"
+
+#include <fstream>
+#include <set>
+
+#include "ops/base/error.h"
+
+namespace loom::models {
+namespace {
+
+using json = nlohmann::json;
+
+[[noreturn]] void Fail(const std::string& source, const std::string& what, const std::string& fix) {
+  throw ConfigError(ErrorWithFix(source + ": " + what, fix));
+}
+
+// Top-level keys of a Qwen2VLConfig that are not the text model's.
+const std::set<std::string> kVlKeys = {"model_type", "text_config", "vision_config", "image_token_id",
+                                       "video_token_id", "vision_start_token_id", "vision_end_token_id",
+                                       "vision_token_id", "architectures", "transformers_version", "dtype",
+                                       "torch_dtype", "_name_or_path", "tie_word_embeddings"};
+const std::set<std::string> kLoomKeys = {"model_type", "components", "image_token_id", "video_token_id",
+                                         "vision_start_token_id", "vision_end_token_id", "architectures",
+                                         "transformers_version", "torch_dtype", "dtype"};
+
+int64_t TokenId(const json& j, const std::string& key, const std::string& source) {
+  if (!j.contains(key) || !j[key].is_number_integer()) {
+    Fail(source, "missing integer '" + key + "'", "add the " + key + " of the tokenizer to config.json");
+  }
+  return j[key].get<int64_t>();
+}
+
+void ReadVisionTokens(const json& j, const std::string& source, OmniConfig& c) {
+  c.vision_tokens.image_token_id = TokenId(j, "image_token_id", source);
+  c.vision_tokens.video_token_id = TokenId(j, "video_token_id", source);
+  c.vision_tokens.vision_start_token_id = TokenId(j, "vision_start_token_id", source);
+  c.vision_end_token_id = TokenId(j, "vision_end_token_id", source);
+}
+
+// Qwen2-VL's text config as the qwen2 decoder config Loom parses: HF writes
+// M-RoPE as {"type": "default", "mrope_section": [...]} and keeps
+// tie_word_embeddings at the top level.
+json Qwen2VlTextAsQwen2(const json& top) {
+  json text;
+  if (top.contains("text_config")) {
+    text = top["text_config"];
+  } else {  // older layout: the text keys sit at the top level
+    for (auto& [key, value] : top.items()) {
+      if (!kVlKeys.count(key)) text[key] = value;
+    }
+  }
+  text["model_type"] = "qwen2";
+  if (!text.contains("tie_word_embeddings")) text["tie_word_embeddings"] = top.value("tie_word_embeddings", false);
+  if (text.contains("rope_scaling") && text["rope_scaling"].is_object() && text["rope_scaling"].contains("mrope_section")) {
+    text["rope_scaling"] = {{"type", "mrope"}, {"mrope_section", text["rope_scaling"]["mrope_section"]}};
+  }
+  return text;
+}
+
+OmniConfig FromQwen2Vl(const json& j, const std::string& source) {
+  OmniConfig c;
+  c.model_type = "qwen2_vl";
+  for (auto& [key, value] : j.items()) {
+    if (j.contains("text_config") && !kVlKeys.count(key)) {
+      Fail(source, "unsupported Qwen2-VL key '" + key + "' = " + value.dump(),
+           "remove it if it does not change the model, or move text keys into text_config");
+    }
+  }
+  if (!j.contains("vision_config")) Fail(source, "Qwen2-VL config has no vision_config", "add the tower's config");
+  c.llm = LlmConfigFromJson(Qwen2VlTextAsQwen2(j), source + " (text_config)");
+  c.vision = Qwen2VisionConfigFromJson(j["vision_config"], source + " (vision_config)");
+  ReadVisionTokens(j, source, c);
+  return c;
+}
+
+OmniConfig FromLoomOmni(const json& j, const std::string& source) {
+  OmniConfig c;
+  c.model_type = "loom_omni";
+  for (auto& [key, value] : j.items()) {
+    if (!kLoomKeys.count(key)) Fail(source, "unsupported loom_omni key '" + key + "'", "remove it");
+  }
+  if (!j.contains("components") || !j["components"].is_object() || !j["components"].contains("llm")) {
+    Fail(source, "loom_omni config has no components.llm", "add the foundation's config.json under components.llm");
+  }
+  for (auto& [name, value] : j["components"].items()) {
+    if (name == "llm") {
+      c.llm = LlmConfigFromJson(value, source + " (components.llm)");
+    } else if (name == "vision") {
+      c.vision = Qwen2VisionConfigFromJson(value, source + " (components.vision)");
+    } else {
+      Fail(source, "unknown component '" + name + "'", "components are: llm, vision");
+    }
+  }
+  if (c.HasVision()) ReadVisionTokens(j, source, c);
+  return c;
+}
+
+}  // namespace
+
+void OmniConfig::Validate(const std::string& source) const {
+  llm.Validate(source);
+  if (!vision) return;
+  vision->Validate(source);
+  if (vision->hidden_size != llm.hidden_size) {
+    Fail(source, "the vision tower's output width (vision hidden_size " + std::to_string(vision->hidden_size) +
+                     ") is not the LLM's hidden_size " + std::to_string(llm.hidden_size),
+         "set the vision config's hidden_size to the LLM's hidden_size");
+  }
+  if (llm.rope_scaling.type != "mrope") {
+    Fail(source, "a vision model needs M-RoPE in its LLM (rope_scaling type '" + llm.rope_scaling.type + "')",
+         "set the LLM's rope_scaling to {\"type\": \"mrope\", \"mrope_section\": [t, h, w]}");
+  }
+  const std::pair<const char*, int64_t> ids[] = {{"image_token_id", vision_tokens.image_token_id},
+                                                 {"video_token_id", vision_tokens.video_token_id},
+                                                 {"vision_start_token_id", vision_tokens.vision_start_token_id},
+                                                 {"vision_end_token_id", vision_end_token_id}};
+  for (const auto& [key, id] : ids) {
+    if (id < 0 || id >= llm.vocab_size) {
+      Fail(source, std::string(key) + " " + std::to_string(id) + " is outside the vocabulary (size " +
+                       std::to_string(llm.vocab_size) + ")",
+           "use the tokenizer's id for it");
+    }
+  }
+}
+
+int64_t OmniConfig::NumParameters() const { return llm.NumParameters() + (vision ? vision->NumParameters() : 0); }
+
+bool IsOmniModelType(const std::string& model_type) { return model_type == "qwen2_vl" || model_type == "loom_omni"; }
+
+OmniConfig OmniConfigFromJson(const json& j, const std::string& source) {
+  const std::string type = j.value("model_type", "");
+  OmniConfig c;
+  if (type == "qwen2_vl") {
+    c = FromQwen2Vl(j, source);
+  } else if (type == "loom_omni") {
+    c = FromLoomOmni(j, source);
+  } else {
+    Fail(source, "model_type '" + type + "' is not an omni model", "use qwen2_vl or loom_omni");
+  }
+  c.Validate(source);
+  return c;
+}
+
+OmniConfig LoadOmniConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) Fail(path, "cannot open", "pass a model directory holding config.json");
+  json j;
+  try {
+    j = json::parse(in);
+  } catch (const json::exception& e) {
+    Fail(path, std::string("not valid JSON: ") + e.what(), "fix the file");
+  }
+  return OmniConfigFromJson(j, path);
+}
+
+json OmniConfigToJson(const OmniConfig& c) {
+  json j;
+  j["model_type"] = c.model_type;
+  if (c.HasVision()) {
+    j["image_token_id"] = c.vision_tokens.image_token_id;
+    j["video_token_id"] = c.vision_tokens.video_token_id;
+    j["vision_start_token_id"] = c.vision_tokens.vision_start_token_id;
+    j["vision_end_token_id"] = c.vision_end_token_id;
+  }
+  json text = LlmConfigToJson(c.llm);
+  if (c.model_type == "qwen2_vl") {
+    j["architectures"] = {"Qwen2VLForConditionalGeneration"};
+    text["model_type"] = "qwen2_vl_text";
+    text.erase("architectures");
+    j["tie_word_embeddings"] = c.llm.tie_word_embeddings;
+    j["text_config"] = text;
+    j["vision_config"] = Qwen2VisionConfigToJson(*c.vision);
+  } else {
+    j["components"]["llm"] = text;
+    if (c.HasVision()) j["components"]["vision"] = Qwen2VisionConfigToJson(*c.vision);
+  }
+  return j;
+}
+
+}  // namespace loom::models

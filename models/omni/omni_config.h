@@ -1,0 +1,52 @@
+// OmniConfig: the architecture of an omni model, its named components and
+// the tokens that join them, read from and written to a model directory's
+// config.json in one of two formats:
+//
+//   "qwen2_vl"   Hugging Face's Qwen2VLConfig (text_config + vision_config
+//                + token ids; also the older layout with the text keys at the
+//                top level): the Qwen2 foundation with M-RoPE and the
+//                Qwen2-VL vision tower. Exports load in transformers.
+//   "loom_omni"  Loom's own compositions: {"model_type": "loom_omni",
+//                "components": {"vision": {...}, "llm": {...}}, token ids},
+//                each component a config.json of its registry family (any
+//                decoder family as the foundation, e.g. qwen3 or qwen3_moe).
+//
+// Parsing is strict like LlmConfig's: an unknown key, a missing component or
+// a width that does not join is a ConfigError naming the file, the key and
+// the fix.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "models/llm/llm_config.h"
+#include "models/llm/mrope_positions.h"
+#include "models/vision/vision_config.h"
+
+namespace loom::models {
+
+struct OmniConfig {
+  std::string model_type = "qwen2_vl";  // the directory format: qwen2_vl | loom_omni
+  LlmConfig llm;                        // the foundation ("llm")
+  std::optional<Qwen2VisionConfig> vision;  // the image/video encoder ("vision"), when present
+  // Placeholder and delimiter tokens of the vision modality.
+  MropeTokens vision_tokens;
+  int64_t vision_end_token_id = -1;
+
+  bool HasVision() const { return vision.has_value(); }
+  // Joins (the vision tower's output width is the LLM's, M-RoPE sections
+  // fit the head, token ids inside the vocabulary); throws ConfigError.
+  void Validate(const std::string& source) const;
+  int64_t NumParameters() const;
+};
+
+// Whether config.json's model_type is an omni format (qwen2_vl, loom_omni).
+bool IsOmniModelType(const std::string& model_type);
+OmniConfig OmniConfigFromJson(const nlohmann::json& j, const std::string& source);
+OmniConfig LoadOmniConfig(const std::string& config_json_path);
+// In the config's own format (qwen2_vl: what transformers writes).
+nlohmann::json OmniConfigToJson(const OmniConfig& c);
+
+}  // namespace loom::models

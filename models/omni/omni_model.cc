@@ -1,0 +1,160 @@
+#include "models/omni/omni_model.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <ATen/ATen.h>
+
+#include "models/core/parameter_source.h"
+#include "models/core/safetensors.h"
+#include "models/llm/moe_state_adapter.h"
+#include "ops/base/error.h"
+#include "ops/loss/chunked_cross_entropy.h"
+
+namespace loom::models {
+namespace {
+
+// What transformers' save_pretrained writes for Qwen2-VL (its legacy layout).
+const NameMap kQwen2VlSaved{{{"vision.", "visual."}, {"llm.", ""}}};
+// transformers' in-memory names (Qwen2VLForConditionalGeneration.state_dict()).
+const NameMap kQwen2VlInMemory{{{"vision.", "model.visual."},
+                                {"llm.model.", "model.language_model."},
+                                {"llm.lm_head.", "lm_head."}}};
+
+std::string PrefixedPattern(const std::string& prefix, const std::string& pattern) {
+  return pattern.empty() ? "" : prefix + pattern;
+}
+
+int64_t Count(const at::Tensor& mask) { return mask.sum().item<int64_t>(); }
+
+}  // namespace
+
+PlanSpec OmniModel::SpecFor(const OmniConfig& config) {
+  PlanSpec spec = DecoderLM::SpecFor(config.llm);
+  spec.fsdp_unit_pattern = PrefixedPattern("llm.", spec.fsdp_unit_pattern);
+  for (auto& p : spec.root_params) p = "llm." + p;
+  spec.sp_attention_pattern = PrefixedPattern("llm.", spec.sp_attention_pattern);
+  spec.expert_param_pattern = PrefixedPattern("llm.", spec.expert_param_pattern);
+  spec.selective_recompute_pattern = PrefixedPattern("llm.", spec.selective_recompute_pattern);
+  if (config.HasVision()) {
+    spec.root_params.insert(spec.root_params.end(), {"vision.patch_embed.proj.weight", "vision.merger.*"});
+  }
+  return spec;
+}
+
+OmniModel::OmniModel(const OmniConfig& config, at::Device device) : TrainableModel("OmniModel"), config_(config) {
+  config_.Validate("omni model config");
+  // Registration order is forward order (FSDP prefetches in it): encoders first.
+  if (config_.HasVision()) vision = register_module("vision", std::make_shared<Qwen2VisionTower>(*config_.vision, device));
+  llm = register_module("llm", std::make_shared<DecoderLM>(config_.llm, device));
+}
+
+void OmniModel::SetAttentionBackend(std::shared_ptr<ops::AttentionBackend> backend) {
+  llm->SetAttentionBackend(std::move(backend));
+}
+
+void OmniModel::SetExpertDispatcher(std::shared_ptr<ops::ExpertDispatcher> dispatcher) {
+  llm->SetExpertDispatcher(std::move(dispatcher));
+}
+
+at::Tensor OmniModel::PositionIds(const ModelInputs& in) const {
+  if (in.position_ids.defined() || !vision) return in.position_ids;
+  return MropePositionIds(in.input_ids, in.media.image_grid_thw, in.media.video_grid_thw, config_.vision_tokens,
+                          config_.vision->spatial_merge_size, in.doc_ids);
+}
+
+at::Tensor OmniModel::PlaceVision(const at::Tensor& embeddings, const ModelInputs& in) {
+  const auto& m = in.media;
+  const auto image_mask = in.input_ids == config_.vision_tokens.image_token_id;  // (B, T)
+  const auto video_mask = in.input_ids == config_.vision_tokens.video_token_id;
+  const int64_t image_tokens = Count(image_mask), video_tokens = Count(video_mask);
+  if (m.empty() && image_tokens == 0 && video_tokens == 0) return embeddings;
+  // One tower call over images then videos: attention is per frame, so this
+  // equals transformers' two calls, and every micro-batch runs the tower once.
+  std::vector<at::Tensor> pixels, grids;
+  if (m.pixel_values.defined()) pixels.push_back(m.pixel_values), grids.push_back(m.image_grid_thw);
+  if (m.pixel_values_videos.defined()) pixels.push_back(m.pixel_values_videos), grids.push_back(m.video_grid_thw);
+  for (const auto& g : grids) {
+    if (!g.defined()) {
+      throw ConfigError(ErrorWithFix("pixel values were given without their grid_thw",
+                                     "pass image_grid_thw with pixel_values and video_grid_thw with pixel_values_videos"));
+    }
+  }
+  at::Tensor features;  // (image tokens + video tokens, C)
+  if (!pixels.empty()) features = vision->forward(at::cat(pixels), at::cat(grids));
+  const int64_t merge = config_.vision->merge_units();
+  const int64_t image_rows = m.pixel_values.defined() ? m.pixel_values.size(0) / merge : 0;
+  const int64_t video_rows = m.pixel_values_videos.defined() ? m.pixel_values_videos.size(0) / merge : 0;
+  if (image_rows != image_tokens || video_rows != video_tokens) {
+    throw ConfigError(ErrorWithFix(
+        "input_ids hold " + std::to_string(image_tokens) + " image and " + std::to_string(video_tokens) +
+            " video placeholder tokens, but the pixels give " + std::to_string(image_rows) + " image and " +
+            std::to_string(video_rows) + " video embeddings (patches / " + std::to_string(merge) + ")",
+        "emit t*h*w/" + std::to_string(merge) + " placeholder tokens (ids " +
+            std::to_string(config_.vision_tokens.image_token_id) + " / " +
+            std::to_string(config_.vision_tokens.video_token_id) + ") per image and video, matching its grid"));
+  }
+  const int64_t c = embeddings.size(-1);
+  auto rows = at::cat({image_mask.reshape({-1}).nonzero().squeeze(1), video_mask.reshape({-1}).nonzero().squeeze(1)});
+  auto flat = embeddings.reshape({-1, c}).index_put({rows}, features.to(embeddings.scalar_type()));
+  return flat.view_as(embeddings);
+}
+
+at::Tensor OmniModel::HiddenImpl(const ModelInputs& in, bool record) {
+  ModelInputs text = in;
+  text.media = {};
+  text.position_ids = PositionIds(in);
+  // The body owns its captures (a wrapper may run it again).
+  return CallWithHooks(in.input_ids, [this, in, text, record](const at::Tensor&) {
+    return llm->HiddenEdited(text, [this, in](const at::Tensor& e) { return PlaceVision(e, in); }, record);
+  });
+}
+
+at::Tensor OmniModel::Hidden(const ModelInputs& in) { return HiddenImpl(in, /*record=*/false); }
+
+at::Tensor OmniModel::Logits(const ModelInputs& in) {
+  auto h = Hidden(in);
+  return at::matmul(h, llm->OutputWeight().to(h.scalar_type()).t());
+}
+
+at::Tensor OmniModel::LossSum(const ModelInputs& in, const at::Tensor& labels, int64_t chunk_size) {
+  auto h = HiddenImpl(in, /*record=*/true);
+  return ops::ChunkedCrossEntropySum(h.reshape({-1, h.size(-1)}), llm->OutputWeight(), labels.reshape({-1}),
+                                     chunk_size);
+}
+
+NameMap OmniModel::CheckpointNames(const std::string& checkpoint) const {
+  if (config_.model_type != "qwen2_vl") return {};
+  for (const auto& name : SafetensorsFiles::Open(checkpoint).Names()) {
+    if (name.rfind("model.language_model.", 0) == 0) return kQwen2VlInMemory;
+  }
+  return kQwen2VlSaved;
+}
+
+void OmniModel::InitWeights(uint64_t seed) {
+  HfInitSource source(config_.llm.initializer_range, seed);
+  FillParameters(*this, source);
+}
+
+void OmniModel::LoadFrom(const std::string& dir) {
+  HfWeightsSource source(dir, ShapesOf(*this), config_.llm.tie_word_embeddings, CheckpointNames(dir));
+  FillParameters(*this, source);
+}
+
+void OmniModel::SaveExport(std::vector<std::pair<std::string, at::Tensor>> state, const std::string& dir) const {
+  const NameMap names = config_.model_type == "qwen2_vl" ? kQwen2VlSaved : NameMap{};
+  for (auto& [name, t] : state) name = names.ToFile(name), t = t.to(at::kFloat);
+  std::filesystem::create_directories(dir);
+  SaveSafetensorsDir(dir, StackedExpertsToHf(std::move(state)));
+  auto json = OmniConfigToJson(config_);
+  json["torch_dtype"] = "float32";
+  std::ofstream(std::filesystem::path(dir) / "config.json") << json.dump(2) << "\n";
+}
+
+std::shared_ptr<OmniModel> LoadOmniModel(const std::string& dir) {
+  auto model = std::make_shared<OmniModel>(LoadOmniConfig(dir + "/config.json"));
+  model->LoadFrom(dir);
+  return model;
+}
+
+}  // namespace loom::models

@@ -1,0 +1,90 @@
+// OmniModel: one trainable model composed of named components, each from
+// its family's code: encoders that turn media into embeddings of the LLM's
+// width, and the foundation (any decoder family, dense or MoE) over the mixed
+// sequence. Today's components:
+//
+//   vision  Qwen2VisionTower (images and videos; optional)
+//   llm     DecoderLM with M-RoPE
+//
+// Parameter names are "<component>.<the component's own names>"
+// (vision.blocks.0.attn.qkv.weight, llm.model.layers.0..., llm.lm_head.weight),
+// so plans address components by module path. Checkpoints keep their
+// format's names: a Qwen2-VL directory stores visual.*, model.*, lm_head.*
+// (CheckpointNames maps them; exports write them back).
+//
+// Forward: the LLM embeds input_ids; inside its root hooks the vision tower
+// runs once over every image and video of the micro-batch and its outputs
+// replace the placeholder tokens' embeddings (images first, then videos, in
+// order, as transformers' masked_scatter); the decoder runs over the result
+// with M-RoPE positions from the grids (models::MropePositionIds) unless the
+// inputs carry them. Nothing here communicates.
+//
+// Legend: B rows, T positions, C hidden, V vocab.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "models/core/trainable_model.h"
+#include "models/llm/decoder_lm.h"
+#include "models/llm/weight_sources.h"
+#include "models/omni/omni_config.h"
+#include "models/vision/qwen2_vision.h"
+
+namespace loom::models {
+
+class OmniModel : public TrainableModel {
+ public:
+  // The plan spec of a model of `config`: the LLM's patterns under "llm.",
+  // and the vision tower's blocks as units under "vision.".
+  static PlanSpec SpecFor(const OmniConfig& config);
+
+  // Parameters zero-filled on `device` (at::kMeta: shapes only) until
+  // InitWeights or LoadFrom.
+  explicit OmniModel(const OmniConfig& config, at::Device device = at::kCPU);
+
+  // Final hidden states (B, T, C) and full logits (B, T, V; tests, inference).
+  at::Tensor Hidden(const ModelInputs& in);
+  at::Tensor Logits(const ModelInputs& in);
+  at::Tensor LossSum(const ModelInputs& in, const at::Tensor& labels, int64_t chunk_size) override;
+  double AuxLoss() const override { return llm->AuxLoss(); }
+  RouterStats* router_stats() const override { return llm->router_stats(); }
+
+  PlanSpec plan_spec() const override { return SpecFor(config_); }
+  std::string family() const override { return config_.model_type; }
+  int64_t NumParameters() const override { return config_.NumParameters(); }
+  void SetAttentionBackend(std::shared_ptr<ops::AttentionBackend> backend) override;
+  void SetExpertDispatcher(std::shared_ptr<ops::ExpertDispatcher> dispatcher) override;
+  // config.json + model.safetensors in the config's format (a qwen2_vl
+  // directory loads in transformers' Qwen2VLForConditionalGeneration).
+  void SaveExport(std::vector<std::pair<std::string, at::Tensor>> state, const std::string& dir) const override;
+
+  // HF-initialised random weights (HfInitSource).
+  void InitWeights(uint64_t seed);
+  // Every parameter from a model directory of this config's format (strict:
+  // a missing, extra or mis-shaped tensor is a ConfigError naming it).
+  void LoadFrom(const std::string& dir);
+  // Where each parameter is stored in `checkpoint` (a file or directory of
+  // this format; Qwen2-VL: transformers' saved layout or its in-memory
+  // model.language_model.* / model.visual.* layout).
+  NameMap CheckpointNames(const std::string& checkpoint) const;
+  // The M-RoPE position ids (3, B, T) of `in` (its own, or from its grids).
+  at::Tensor PositionIds(const ModelInputs& in) const;
+
+  const OmniConfig& config() const { return config_; }
+  std::shared_ptr<Qwen2VisionTower> vision;  // null without a vision component
+  std::shared_ptr<DecoderLM> llm;
+
+ private:
+  // The LLM's hidden states with the encoders' outputs placed; `record`: as DecoderLM.
+  at::Tensor HiddenImpl(const ModelInputs& in, bool record);
+  // (B, T, C) embeddings with the vision outputs at the image and video placeholders.
+  at::Tensor PlaceVision(const at::Tensor& embeddings, const ModelInputs& in);
+
+  OmniConfig config_;
+};
+
+// Loads an omni model directory (config.json of an omni format + safetensors).
+std::shared_ptr<OmniModel> LoadOmniModel(const std::string& dir);
+
+}  // namespace loom::models
