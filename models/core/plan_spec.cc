@@ -18,6 +18,9 @@ std::vector<std::string> Segments(const std::string& s) {
 
 bool MatchesPattern(const std::string& pattern, const std::string& path) {
   if (pattern.empty()) return false;
+  if (const auto bar = pattern.find('|'); bar != std::string::npos) {
+    return MatchesPattern(pattern.substr(0, bar), path) || MatchesPattern(pattern.substr(bar + 1), path);
+  }
   const auto p = Segments(pattern), s = Segments(path);
   if (p.size() != s.size()) return false;
   for (size_t i = 0; i < p.size(); ++i) {

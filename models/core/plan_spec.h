@@ -40,7 +40,16 @@ struct PlanSpec {
   int64_t num_experts = 0;
 };
 
-// True when dotted `path` matches `pattern` (`*` = one segment).
+// One component of a model (an omni model's encoder, its LLM): what a
+// per-component plan applies to. Patterns in `spec` are full module paths.
+struct ComponentSpec {
+  std::string name;         // e.g. "vision", "llm"; "model" for a one-component model
+  std::string module_path;  // its subtree ("" = the whole model)
+  PlanSpec spec;
+};
+
+// True when dotted `path` matches `pattern` (`*` = one segment); `|`
+// separates alternatives ("vision.blocks.*|llm.model.layers.*").
 bool MatchesPattern(const std::string& pattern, const std::string& path);
 
 }  // namespace loom::models

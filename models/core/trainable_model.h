@@ -36,6 +36,12 @@ struct MediaInputs {
   bool empty() const { return !pixel_values.defined() && !pixel_values_videos.defined(); }
 };
 
+// The part of the sequence this rank computes under sequence parallelism:
+// positions [rank * S, (rank + 1) * S) of the rows right-padded to size * S.
+struct SequenceShard {
+  int64_t rank = 0, size = 1;
+};
+
 // What one forward needs besides the weights.
 struct ModelInputs {
   at::Tensor input_ids;     // (B, T) int64
@@ -43,6 +49,9 @@ struct ModelInputs {
                             // model's own multimodal positions)
   at::Tensor doc_ids;       // (B, T) int64 packed-document ids (-1 padding); undefined = one doc
   MediaInputs media{};      // an omni model's encoder inputs; text models refuse them
+  // For models that slice the sequence themselves (SlicesSequenceItself):
+  // the inputs above are whole, and the model computes this shard of them.
+  SequenceShard sequence{};
 };
 
 class TrainableModel : public Module {
@@ -52,9 +61,18 @@ class TrainableModel : public Module {
 
   // The family's spec with this instance's head and expert counts.
   virtual PlanSpec plan_spec() const = 0;
+  // The components a plan may treat separately, in forward order (each its
+  // own FSDP mesh, recompute, precision). Default: one, the whole model.
+  virtual std::vector<ComponentSpec> component_specs() const { return {{"model", "", plan_spec()}}; }
   // Sum of token losses over labels (B, T) != -100; the model's forward runs
   // through this root module's CallWithHooks (executors hook the root there).
   virtual at::Tensor LossSum(const ModelInputs& in, const at::Tensor& labels, int64_t chunk_size) = 0;
+  // Whether the model takes whole sequences and slices them itself under
+  // sequence parallelism (ModelInputs::sequence): an omni model places
+  // encoder outputs first, so a span may cross a slice boundary. Otherwise
+  // each rank is given its slice (sdk/train/sequence_slice.h), labels
+  // always so.
+  virtual bool SlicesSequenceItself() const { return false; }
   // Weighted auxiliary loss of the last LossSum (0 when the model has none).
   virtual double AuxLoss() const { return 0.0; }
   // Router statistics of the last recorded forward (MoE models), else null.

@@ -11,6 +11,11 @@
 #include "ops/rope/rope.h"
 
 namespace loom::models {
+namespace {
+
+at::Tensor Unedited(const at::Tensor& embeddings) { return embeddings; }
+
+}  // namespace
 
 RmsNormModule::RmsNormModule(int64_t dim, double eps, at::Device device) : Module("RMSNorm"), eps_(eps) {
   weight = register_parameter("weight", at::ones({dim}, at::TensorOptions().device(device)));
@@ -156,7 +161,7 @@ at::Tensor DecoderLM::OutputWeight() const {
   return config_.tie_word_embeddings ? model->embed_tokens->weight : lm_head->weight;
 }
 
-at::Tensor DecoderLM::Hidden(const DecoderInputs& in) { return HiddenEdited(in, {}, /*record_router_stats=*/false); }
+at::Tensor DecoderLM::Hidden(const DecoderInputs& in) { return HiddenEdited(in, Unedited, /*record_router_stats=*/false); }
 
 at::Tensor DecoderLM::HiddenEdited(const DecoderInputs& in, const EmbeddingEditor& edit, bool record) {
   // A new forward: earlier router statistics (and their aux gradient) no
@@ -165,6 +170,10 @@ at::Tensor DecoderLM::HiddenEdited(const DecoderInputs& in, const EmbeddingEdito
   if (!in.media.empty()) {
     throw ConfigError(ErrorWithFix("the text model '" + config_.model_type + "' was given images or videos",
                                    "train an omni model (a qwen2_vl or loom_omni directory) on multimodal data"));
+  }
+  if (in.sequence.size > 1) {
+    throw ConfigError(ErrorWithFix("the text model '" + config_.model_type + "' was given a whole sequence to slice",
+                                   "give each sequence-parallel rank its slice (train::SliceSequence)"));
   }
   if (moe_->stats) moe_->stats->Begin(record);
   const int64_t b = in.input_ids.size(0), t = in.input_ids.size(1);
@@ -187,7 +196,7 @@ at::Tensor DecoderLM::HiddenEdited(const DecoderInputs& in, const EmbeddingEdito
   // embedding, final norm and head here).
   auto out = CallWithHooks(in.input_ids, [&](const at::Tensor& ids) {
     auto h = model->embed_tokens->forward(ids);
-    if (edit) h = edit(h);
+    h = edit(h);
     for (auto& layer : model->layers) h = layer->forward(h, cos, sin, attn, *attention_);
     return model->norm->forward(h);
   });
@@ -201,7 +210,7 @@ at::Tensor DecoderLM::Logits(const DecoderInputs& in) {
 }
 
 at::Tensor DecoderLM::LossSum(const DecoderInputs& in, const at::Tensor& labels, int64_t chunk_size) {
-  auto h = HiddenEdited(in, {}, /*record_router_stats=*/true);
+  auto h = HiddenEdited(in, Unedited, /*record_router_stats=*/true);
   return ops::ChunkedCrossEntropySum(h.reshape({-1, h.size(-1)}), OutputWeight(), labels.reshape({-1}), chunk_size);
 }
 

@@ -12,11 +12,11 @@
 // V vocab.
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <vector>
 
 #include <c10/core/Device.h>
+#include <c10/util/FunctionRef.h>
 #include <torch/nn/modules/container/modulelist.h>
 
 #include "models/core/layers.h"
@@ -101,8 +101,9 @@ class DecoderLM : public TrainableModel {
 
   // Rewrites the token embeddings (B, T, C) before the first layer: an omni
   // model places its encoders' outputs there. It runs inside this model's
-  // root hooks (e.g. with FSDP's root unit gathered).
-  using EmbeddingEditor = std::function<at::Tensor(const at::Tensor& embeddings)>;
+  // root hooks (e.g. with FSDP's root unit gathered). A per-call reference:
+  // the model never holds it.
+  using EmbeddingEditor = c10::function_ref<at::Tensor(const at::Tensor& embeddings)>;
 
   // Final hidden states (B, T, C), after the last norm.
   at::Tensor Hidden(const DecoderInputs& in);

@@ -27,19 +27,55 @@ std::string PrefixedPattern(const std::string& prefix, const std::string& patter
 
 int64_t Count(const at::Tensor& mask) { return mask.sum().item<int64_t>(); }
 
+// Shard `shard` of x along `dim` (T), after right-padding T to a multiple of
+// the shard count with `value` (as train::SliceSequence pads the labels).
+at::Tensor ShardAlong(const at::Tensor& x, int64_t dim, const SequenceShard& shard, double value) {
+  const int64_t len = x.size(dim), slice = (len + shard.size - 1) / shard.size;
+  at::Tensor padded = x;
+  if (slice * shard.size > len) {
+    auto shape = x.sizes().vec();
+    shape[dim] = slice * shard.size - len;
+    padded = at::cat({x, at::full(shape, value, x.options())}, dim);
+  }
+  return padded.narrow(dim, shard.rank * slice, slice);
+}
+
 }  // namespace
 
-PlanSpec OmniModel::SpecFor(const OmniConfig& config) {
+PlanSpec OmniModel::LlmSpec(const OmniConfig& config) {
   PlanSpec spec = DecoderLM::SpecFor(config.llm);
   spec.fsdp_unit_pattern = PrefixedPattern("llm.", spec.fsdp_unit_pattern);
   for (auto& p : spec.root_params) p = "llm." + p;
   spec.sp_attention_pattern = PrefixedPattern("llm.", spec.sp_attention_pattern);
   spec.expert_param_pattern = PrefixedPattern("llm.", spec.expert_param_pattern);
   spec.selective_recompute_pattern = PrefixedPattern("llm.", spec.selective_recompute_pattern);
-  if (config.HasVision()) {
-    spec.root_params.insert(spec.root_params.end(), {"vision.patch_embed.proj.weight", "vision.merger.*"});
-  }
   return spec;
+}
+
+PlanSpec OmniModel::VisionSpec(const OmniConfig& config) {
+  PlanSpec spec;
+  spec.fsdp_unit_pattern = "vision.blocks.*";
+  spec.root_params = {"vision.patch_embed.proj.weight", "vision.merger.*"};
+  spec.selective_recompute_pattern = "vision.blocks.*.mlp";
+  spec.attention_heads = spec.kv_heads = config.vision->num_heads;
+  return spec;  // sp_attention_pattern "": the tower runs whole images on every rank
+}
+
+PlanSpec OmniModel::SpecFor(const OmniConfig& config) {
+  PlanSpec spec = LlmSpec(config);
+  if (!config.HasVision()) return spec;
+  const PlanSpec vision = VisionSpec(config);
+  spec.fsdp_unit_pattern = vision.fsdp_unit_pattern + "|" + spec.fsdp_unit_pattern;
+  spec.selective_recompute_pattern = vision.selective_recompute_pattern + "|" + spec.selective_recompute_pattern;
+  spec.root_params.insert(spec.root_params.end(), vision.root_params.begin(), vision.root_params.end());
+  return spec;
+}
+
+std::vector<ComponentSpec> OmniModel::component_specs() const {
+  std::vector<ComponentSpec> out;
+  if (config_.HasVision()) out.push_back({"vision", "vision", VisionSpec(config_)});
+  out.push_back({"llm", "llm", LlmSpec(config_)});
+  return out;
 }
 
 OmniModel::OmniModel(const OmniConfig& config, at::Device device) : TrainableModel("OmniModel"), config_(config) {
@@ -68,9 +104,15 @@ at::Tensor OmniModel::PlaceVision(const at::Tensor& embeddings, const ModelInput
   const auto image_mask = in.input_ids == config_.vision_tokens.image_token_id;  // (B, T)
   const auto video_mask = in.input_ids == config_.vision_tokens.video_token_id;
   const int64_t image_tokens = Count(image_mask), video_tokens = Count(video_mask);
-  if (m.empty() && image_tokens == 0 && video_tokens == 0) return embeddings;
+  if (!vision) {
+    if (m.empty() && image_tokens == 0 && video_tokens == 0) return embeddings;
+    throw ConfigError(ErrorWithFix("images or video tokens were given to a model without a vision component",
+                                   "add components.vision to the model, or drop the media from the data"));
+  }
   // One tower call over images then videos: attention is per frame, so this
-  // equals transformers' two calls, and every micro-batch runs the tower once.
+  // equals transformers' two calls. It runs in every micro-batch, with no
+  // rows when there are no images, so every rank takes part in the tower's
+  // collectives (FSDP) in every step.
   std::vector<at::Tensor> pixels, grids;
   if (m.pixel_values.defined()) pixels.push_back(m.pixel_values), grids.push_back(m.image_grid_thw);
   if (m.pixel_values_videos.defined()) pixels.push_back(m.pixel_values_videos), grids.push_back(m.video_grid_thw);
@@ -80,8 +122,11 @@ at::Tensor OmniModel::PlaceVision(const at::Tensor& embeddings, const ModelInput
                                      "pass image_grid_thw with pixel_values and video_grid_thw with pixel_values_videos"));
     }
   }
-  at::Tensor features;  // (image tokens + video tokens, C)
-  if (!pixels.empty()) features = vision->forward(at::cat(pixels), at::cat(grids));
+  if (pixels.empty()) {
+    pixels.push_back(at::zeros({0, config_.vision->patch_dim()}, embeddings.options().dtype(at::kFloat)));
+    grids.push_back(at::zeros({0, 3}, at::kLong));
+  }
+  const auto features = vision->forward(at::cat(pixels), at::cat(grids));  // (image + video tokens, C)
   const int64_t merge = config_.vision->merge_units();
   const int64_t image_rows = m.pixel_values.defined() ? m.pixel_values.size(0) / merge : 0;
   const int64_t video_rows = m.pixel_values_videos.defined() ? m.pixel_values_videos.size(0) / merge : 0;
@@ -101,12 +146,28 @@ at::Tensor OmniModel::PlaceVision(const at::Tensor& embeddings, const ModelInput
 }
 
 at::Tensor OmniModel::HiddenImpl(const ModelInputs& in, bool record) {
+  const SequenceShard shard = in.sequence;
+  if (shard.size < 1 || shard.rank < 0 || shard.rank >= shard.size) {
+    throw Error("OmniModel: sequence shard " + std::to_string(shard.rank) + " of " + std::to_string(shard.size));
+  }
   ModelInputs text = in;
   text.media = {};
+  text.sequence = {};
   text.position_ids = PositionIds(in);
+  if (shard.size > 1) {  // the decoder runs on this rank's slice; embeddings are placed whole first
+    const int64_t b = in.input_ids.size(0), t = in.input_ids.size(1);
+    auto positions = text.position_ids.defined() ? text.position_ids
+                                                 : at::arange(t, in.input_ids.options()).unsqueeze(0).expand({b, t});
+    text.position_ids = ShardAlong(positions, positions.dim() - 1, shard, 0);
+    text.doc_ids = ShardAlong(in.doc_ids.defined() ? in.doc_ids : at::zeros_like(in.input_ids), 1, shard, -1);
+  }
   // The body owns its captures (a wrapper may run it again).
-  return CallWithHooks(in.input_ids, [this, in, text, record](const at::Tensor&) {
-    return llm->HiddenEdited(text, [this, in](const at::Tensor& e) { return PlaceVision(e, in); }, record);
+  return CallWithHooks(in.input_ids, [this, in, text, record, shard](const at::Tensor&) {
+    const auto place = [this, &in, shard](const at::Tensor& e) {
+      auto placed = PlaceVision(e, in);
+      return shard.size > 1 ? ShardAlong(placed, 1, shard, 0) : placed;
+    };
+    return llm->HiddenEdited(text, place, record);
   });
 }
 

@@ -35,9 +35,13 @@ namespace loom::models {
 
 class OmniModel : public TrainableModel {
  public:
-  // The plan spec of a model of `config`: the LLM's patterns under "llm.",
-  // and the vision tower's blocks as units under "vision.".
+  // The plan spec of the whole model as one component: the LLM's patterns
+  // under "llm." and the tower's blocks ("vision.blocks.*") as units too.
   static PlanSpec SpecFor(const OmniConfig& config);
+  // Each component's own spec (full module paths): a plan may give each its
+  // own mesh, recompute and precision.
+  static PlanSpec LlmSpec(const OmniConfig& config);
+  static PlanSpec VisionSpec(const OmniConfig& config);  // config must have vision
 
   // Parameters zero-filled on `device` (at::kMeta: shapes only) until
   // InitWeights or LoadFrom.
@@ -51,8 +55,12 @@ class OmniModel : public TrainableModel {
   RouterStats* router_stats() const override { return llm->router_stats(); }
 
   PlanSpec plan_spec() const override { return SpecFor(config_); }
+  std::vector<ComponentSpec> component_specs() const override;
   std::string family() const override { return config_.model_type; }
   int64_t NumParameters() const override { return config_.NumParameters(); }
+  // Under SP the model takes whole rows and slices the placed embeddings,
+  // the M-RoPE positions (along T) and the documents itself.
+  bool SlicesSequenceItself() const override { return true; }
   void SetAttentionBackend(std::shared_ptr<ops::AttentionBackend> backend) override;
   void SetExpertDispatcher(std::shared_ptr<ops::ExpertDispatcher> dispatcher) override;
   // config.json + model.safetensors in the config's format (a qwen2_vl

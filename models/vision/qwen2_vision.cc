@@ -144,6 +144,10 @@ std::vector<int64_t> Qwen2VisionTower::Segments(const at::Tensor& pixel_values,
 }
 
 std::pair<at::Tensor, at::Tensor> Qwen2VisionTower::RotaryCosSin(const std::vector<ImageGrid>& grids) const {
+  if (grids.empty()) {  // no images in this micro-batch
+    auto none = at::empty({0, config_.head_dim()}, at::kFloat);
+    return {none, none};
+  }
   const int64_t m = config_.spatial_merge_size;
   std::vector<at::Tensor> ids;
   int64_t max_grid = 0;

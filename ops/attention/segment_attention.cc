@@ -26,6 +26,9 @@ at::Tensor SegmentAttention(const at::Tensor& q, const at::Tensor& k, const at::
                                    "make the grid sizes (or clip lengths) add up to the rows given"));
   }
   if (scale <= 0) scale = 1.0 / std::sqrt(static_cast<double>(dim));
+  // No segments (a micro-batch without images): (H, 0, D), still part of
+  // the graph so its backward runs as on every other rank.
+  if (lengths.empty()) return at::cat({q, k, v}, 1).narrow(1, 0, 0);
   std::vector<at::Tensor> outs;
   outs.reserve(lengths.size());
   int64_t begin = 0;

@@ -204,27 +204,57 @@ FsdpModel::FsdpModel(std::shared_ptr<models::TrainableModel> model, const Proces
   }
   fsdp_reduce_ = groups_.fsdp_reduce;
   expert_reduce_ = groups_.expert_fsdp_reduce;
+  FindComponent();
   GroupIntoUnits();
   LayOutShards();
   FillShards(source);
   InstallHooks();
 }
 
+void FsdpModel::FindComponent() {
+  root_ = model_.get();
+  spec_ = model_->plan_spec();
+  prefix_.clear();
+  if (options_.module_path.empty()) return;
+  std::string known;
+  bool found = false;
+  for (const auto& c : model_->component_specs()) {
+    known += (known.empty() ? "" : ", ") + c.module_path;
+    if (c.module_path == options_.module_path) spec_ = c.spec, found = true;
+  }
+  for (const auto& m : model_->named_modules("", /*include_self=*/false)) {
+    if (m.key() == options_.module_path) root_ = dynamic_cast<models::Module*>(m.value().get());
+  }
+  if (!found || !root_ || root_ == model_.get()) {
+    throw ConfigError(ErrorWithFix("FSDP: '" + options_.module_path + "' is not a component of the " +
+                                       model_->family() + " model",
+                                   "use one of its components: " + known));
+  }
+  prefix_ = options_.module_path + ".";
+}
+
+std::vector<std::pair<std::string, at::Tensor>> FsdpModel::NamedParameters() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& p : root_->named_parameters()) out.emplace_back(prefix_ + p.key(), p.value());
+  return out;
+}
+
 void FsdpModel::GroupIntoUnits() {
-  const models::PlanSpec spec = model_->plan_spec();
+  const models::PlanSpec& spec = spec_;
   // Parameter name of each tensor, and which unit owns it (root by default).
   std::map<const void*, std::string> name_of;
-  for (const auto& p : model_->named_parameters()) name_of[p.value().unsafeGetTensorImpl()] = p.key();
+  for (const auto& [name, p] : NamedParameters()) name_of[p.unsafeGetTensorImpl()] = name;
   // The unit modules the spec names, in registration (= forward) order.
   std::vector<std::pair<std::string, models::Module*>> unit_modules;
-  for (const auto& m : model_->named_modules("", /*include_self=*/false)) {
-    if (!models::MatchesPattern(spec.fsdp_unit_pattern, m.key())) continue;
+  for (const auto& m : root_->named_modules("", /*include_self=*/false)) {
+    const std::string path = prefix_ + m.key();
+    if (!models::MatchesPattern(spec.fsdp_unit_pattern, path)) continue;
     auto* module = dynamic_cast<models::Module*>(m.value().get());
     if (!module) {
-      throw Error("FSDP: unit '" + m.key() + "' (PlanSpec fsdp_unit_pattern '" + spec.fsdp_unit_pattern +
+      throw Error("FSDP: unit '" + path + "' (PlanSpec fsdp_unit_pattern '" + spec.fsdp_unit_pattern +
                   "') is not a loom::models::Module, so it has no hook points; derive it from models::Module");
     }
-    unit_modules.emplace_back(m.key(), module);
+    unit_modules.emplace_back(path, module);
   }
   // Owners: the root and each group of layers_per_unit consecutive unit
   // modules, in forward order. Each owner's parameters form two units,
@@ -251,7 +281,7 @@ void FsdpModel::GroupIntoUnits() {
   // experts, sharded over expert_fsdp.
   const bool expert_parallel = groups_.ep && groups_.ep->size() > 1;
   std::map<std::pair<size_t, int>, Unit*> unit_of;
-  for (auto& p : model_->parameters()) {
+  for (auto& [param_name, p] : NamedParameters()) {
     const void* key = p.unsafeGetTensorImpl();
     const size_t o = owner_of.count(key) ? owner_of[key] : 0;
     const bool decay = p.dim() >= 2;
@@ -312,9 +342,10 @@ void FsdpModel::LayOutShards() {
 
 void FsdpModel::FillShards(models::ParameterSource* source) {
   // Checked before any parameter changes, so a refused model is left as it was.
-  for (const auto& np : model_->named_parameters()) {
-    if (!source && np.value().is_meta()) {
-      throw Error("FSDP: parameter '" + np.key() + "' is on the meta device and no ParameterSource was given; "
+  const auto named = NamedParameters();
+  for (const auto& [name, param] : named) {
+    if (!source && param.is_meta()) {
+      throw Error("FSDP: parameter '" + name + "' is on the meta device and no ParameterSource was given; "
                   "pass one (models/llm/weight_sources.h) or build the model on a real device");
     }
   }
@@ -330,8 +361,8 @@ void FsdpModel::FillShards(models::ParameterSource* source) {
     for (size_t i = 0; i < u->params.size(); ++i) slot_of[u->params[i].unsafeGetTensorImpl()] = {u.get(), i};
   }
   torch::NoGradGuard no_grad;
-  for (auto& np : model_->named_parameters()) {
-    at::Tensor p = np.value();
+  for (const auto& [name, param] : named) {
+    at::Tensor p = param;
     auto [u, i] = slot_of.at(p.unsafeGetTensorImpl());
     // Allocated at its first parameter (a materialised model's released
     // parameters make room for it). Padding stays zero.
@@ -341,7 +372,7 @@ void FsdpModel::FillShards(models::ParameterSource* source) {
     auto dst = u->shard.slice(0, a - lo, b - lo);
     const int64_t begin = u->begins[i] + (b > a ? a - u->offsets[i] : 0);
     if (source) {
-      source->Fill(np.key(), p.sizes(), begin, dst);
+      source->Fill(name, p.sizes(), begin, dst);
     } else {
       dst.copy_(p.view({-1}).slice(0, begin, begin + dst.numel()));
     }
@@ -377,7 +408,7 @@ void FsdpModel::InstallHooks() {
       for (auto* u : block->units) u->FinishForward();
     };
     if (!block->module) {
-      hooks_.emplace_back(model_.get(), model_->AddPreHook(pre));
+      hooks_.emplace_back(root_, root_->AddPreHook(pre));
       continue;
     }
     hooks_.emplace_back(block->module, block->module->AddPreHook(pre));
@@ -497,7 +528,7 @@ void FsdpModel::FinishGradients() {
   }
 }
 
-double FsdpModel::ClipGradNorm(double max_norm) {
+double FsdpModel::GradSquaredSum() {
   DrainReduceScatters();
   auto sumsq = at::zeros({1}, at::TensorOptions().dtype(at::kDouble).device(ShardDevice()));
   for (auto& u : units_) {
@@ -505,13 +536,18 @@ double FsdpModel::ClipGradNorm(double max_norm) {
   }
   sumsq = sumsq.to(options_.device);
   groups_.fsdp->AllReduce(sumsq)->Wait();
-  const double norm = std::sqrt(sumsq.item<double>());
-  if (max_norm > 0) {
-    const double coef = std::min(1.0, max_norm / (norm + 1e-6));
-    for (auto& u : units_) {
-      if (u->shard.grad().defined()) u->shard.mutable_grad().mul_(coef);
-    }
+  return sumsq.item<double>();
+}
+
+void FsdpModel::ScaleGradients(double coef) {
+  for (auto& u : units_) {
+    if (u->shard.grad().defined()) u->shard.mutable_grad().mul_(coef);
   }
+}
+
+double FsdpModel::ClipGradNorm(double max_norm) {
+  const double norm = std::sqrt(GradSquaredSum());
+  if (max_norm > 0) ScaleGradients(std::min(1.0, max_norm / (norm + 1e-6)));
   return norm;
 }
 

@@ -77,6 +77,11 @@ struct FsdpOptions {
   bool offload = false;
   // The compute device: gathered buffers, gradients, reduce-scatters.
   at::Device device = at::kCPU;
+  // The component this FSDP covers: a module path among the model's
+  // component_specs() ("" = the whole model, with its plan_spec()). Its
+  // module's own forward hooks gather the component's root unit; other
+  // components keep their parameters (each gets its own FsdpModel).
+  std::string module_path;
 };
 
 // Counters since construction (this rank).
@@ -120,6 +125,11 @@ class FsdpModel {
   // Clips shard gradients to a global norm of `max_norm` (<= 0: no clip);
   // returns the norm before clipping (as torch.nn.utils.clip_grad_norm_).
   double ClipGradNorm(double max_norm);
+  // ClipGradNorm's two halves, for a model with one FsdpModel per component
+  // (parallel/plan/component_fsdp.h): the sum of squares of this
+  // component's gradients over every rank (collective), and scaling them.
+  double GradSquaredSum();
+  void ScaleGradients(double coef);
   // Every parameter in full, named as the model names it (collective: all
   // ranks call it). Gathered one unit at a time; with rank0_only only world
   // rank 0 keeps them (the others return nothing and never hold more than
@@ -158,12 +168,19 @@ class FsdpModel {
   // Construction, in order: the units and blocks (which parameters gather
   // together), each unit's flat layout, the shards' values (from `source` or
   // the parameters), the forward/backward hooks.
+  void FindComponent();
   void GroupIntoUnits();
   void LayOutShards();
   void FillShards(models::ParameterSource* source);
   void InstallHooks();
 
+  // The component's parameters, named as the model names them.
+  std::vector<std::pair<std::string, at::Tensor>> NamedParameters() const;
+
   std::shared_ptr<models::TrainableModel> model_;
+  models::Module* root_ = nullptr;  // the component's module (the model itself by default)
+  models::PlanSpec spec_;           // the component's spec
+  std::string prefix_;              // module_path + "." ("" for the whole model)
   ProcessGroups groups_;
   comm::CommunicatorPtr fsdp_reduce_, expert_reduce_;  // reduce-scatters only
   FsdpOptions options_;

@@ -27,13 +27,20 @@ struct AppliedPlan {
   bool distributed() const { return fsdp != nullptr; }
 };
 
-// Validates `component` against the model's spec (ConfigError listing every
-// problem) and applies it. `world` may be null (one process: recompute only).
+// Validates `component` against the model's spec for it (ConfigError
+// listing every problem) and applies it: to the whole model, or to one
+// component's subtree (an omni model gets one ApplyPlan per component, each
+// with its own groups and FsdpModel; parallel/fsdp/component_fsdp.h joins them). `world` may be null (one process: recompute only).
 AppliedPlan ApplyPlan(const std::shared_ptr<models::TrainableModel>& model, const Plan& plan,
                       const ComponentPlan& component, const comm::CommunicatorPtr& world,
                       models::ParameterSource* source = nullptr);
 
 // The FsdpOptions a component's plan asks for (compute device: CPU).
 FsdpOptions FsdpOptionsOf(const ComponentPlan& component);
+
+// The model's spec for the component (its component_specs() entry with the
+// component's module_path; "" = the whole model). ConfigError naming the
+// model's components when none matches.
+models::PlanSpec ComponentSpecOf(const models::TrainableModel& model, const ComponentPlan& component);
 
 }  // namespace loom::parallel

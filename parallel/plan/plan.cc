@@ -159,6 +159,11 @@ std::vector<PlanProblem> FindPlanProblems(const Plan& plan, const std::vector<mo
     } else if (auto err = ExpertParallelLayoutError(spec.num_experts, c.mesh.ep); !err.empty()) {
       add(c.Key("ep"), err);
     }
+    if (c.mesh.sp > 1 && spec.sp_attention_pattern.empty() && spec.attention_heads > 0) {
+      add(c.Key("sp"), ErrorWithFix(c.Key("sp") + " " + std::to_string(c.mesh.sp) + ": component '" + c.name +
+                                        "' attends over whole images or clips, which Loom does not split",
+                                    "set " + c.Key("sp") + " 1 (its inputs stay whole on every rank)"));
+    }
     if (c.mesh.sp > 1 && !spec.sp_attention_pattern.empty()) {
       if (auto err = UlyssesLayoutError(spec.attention_heads, spec.kv_heads, c.mesh.sp); !err.empty()) add(c.Key("sp"), err);
     }

@@ -67,8 +67,11 @@ std::vector<models::Module*> Matching(models::TrainableModel& model, const std::
 }  // namespace
 
 int ApplyRecompute(models::TrainableModel& model, RecomputePolicy policy) {
+  return ApplyRecompute(model, policy, model.plan_spec());
+}
+
+int ApplyRecompute(models::TrainableModel& model, RecomputePolicy policy, const models::PlanSpec& spec) {
   if (policy == RecomputePolicy::kNone) return 0;
-  const models::PlanSpec spec = model.plan_spec();
   const std::string& pattern =
       policy == RecomputePolicy::kFull ? spec.fsdp_unit_pattern : spec.selective_recompute_pattern;
   const auto modules = Matching(model, pattern);
@@ -86,9 +89,10 @@ int ApplyRecompute(models::TrainableModel& model, RecomputePolicy policy) {
 }
 
 void RemoveRecompute(models::TrainableModel& model) {
-  const models::PlanSpec spec = model.plan_spec();
-  for (const auto* pattern : {&spec.fsdp_unit_pattern, &spec.selective_recompute_pattern}) {
-    for (auto* m : Matching(model, *pattern)) m->ClearWrapper();
+  for (const auto& c : model.component_specs()) {
+    for (const auto* pattern : {&c.spec.fsdp_unit_pattern, &c.spec.selective_recompute_pattern}) {
+      for (auto* m : Matching(model, *pattern)) m->ClearWrapper();
+    }
   }
 }
 

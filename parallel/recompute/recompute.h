@@ -26,6 +26,8 @@ RecomputePolicy ParseRecomputePolicy(const std::string& name);  // none|full|sel
 // PlanSpec; returns how many. ConfigError when the spec names none for a
 // policy other than kNone. Remove with RemoveRecompute.
 int ApplyRecompute(models::TrainableModel& model, RecomputePolicy policy);
+// The same for one component (its ComponentSpec's patterns).
+int ApplyRecompute(models::TrainableModel& model, RecomputePolicy policy, const models::PlanSpec& spec);
 void RemoveRecompute(models::TrainableModel& model);
 
 // Runs `body(input)` without keeping its activations; differentiable.

@@ -9,9 +9,16 @@
 //                         (padding, and the last position of each document)
 //   position_ids  (B, T)  0,1,2,... within each document; 0 on padding
 //   doc_ids       (B, T)  document index within the row (0,1,2,...); -1 on padding
+//   media         the rows' images and videos (omni models; empty for text),
+//                 in the order of their placeholder runs, row by row
+//
+// An omni batch leaves position_ids undefined: the model derives its M-RoPE
+// positions from the ids, grids and documents.
 #pragma once
 
 #include <ATen/core/Tensor.h>
+
+#include "models/core/trainable_model.h"
 
 namespace loom::data {
 
@@ -22,6 +29,7 @@ struct PackedBatch {
   at::Tensor labels;
   at::Tensor position_ids;
   at::Tensor doc_ids;
+  models::MediaInputs media{};
 
   int64_t rows() const { return input_ids.size(0); }
   int64_t seq_len() const { return input_ids.size(1); }

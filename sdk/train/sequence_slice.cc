@@ -38,4 +38,15 @@ data::PackedBatch SliceSequence(const data::PackedBatch& batch, int sp_rank, int
   return out;
 }
 
+data::PackedBatch SliceForModel(const models::TrainableModel& model, const data::PackedBatch& batch, int sp_rank,
+                                int sp_size) {
+  if (!model.SlicesSequenceItself()) return SliceSequence(batch, sp_rank, sp_size);
+  data::PackedBatch out = batch;
+  data::PackedBatch labels_only;
+  labels_only.input_ids = batch.labels;
+  labels_only.labels = batch.labels;
+  out.labels = SliceSequence(labels_only, sp_rank, sp_size).labels;
+  return out;
+}
+
 }  // namespace loom::train

@@ -15,4 +15,11 @@ namespace loom::train {
 // Positions [rank*S, (rank+1)*S) of every row, S = ceil(T / sp_size).
 data::PackedBatch SliceSequence(const data::PackedBatch& batch, int sp_rank, int sp_size);
 
+// What `model` is given on SP rank `sp_rank`: SliceSequence's slice, or for
+// a model that slices itself (TrainableModel::SlicesSequenceItself, e.g. an
+// omni model placing image embeddings first) the whole rows and media with
+// only the labels sliced (pass StepOptions::sequence too).
+data::PackedBatch SliceForModel(const models::TrainableModel& model, const data::PackedBatch& batch, int sp_rank,
+                                int sp_size);
+
 }  // namespace loom::train

@@ -40,7 +40,7 @@ double SumOverDataRanks(const StepOptions& o, double v) {
 }  // namespace
 
 models::ModelInputs InputsOf(const data::PackedBatch& b) {
-  return {b.input_ids, b.position_ids, b.doc_ids};
+  return {b.input_ids, b.position_ids, b.doc_ids, b.media};
 }
 
 void UseFsdp(StepOptions* options, parallel::FsdpModel* fsdp, const comm::CommunicatorPtr& tokens) {
@@ -76,7 +76,9 @@ StepStats TrainStep(models::TrainableModel& model, torch::optim::Optimizer& opti
     at::Tensor loss;
     {
       AutocastGuard autocast(o.bf16);
-      loss = model.LossSum(InputsOf(b), b.labels, o.loss_chunk_size);
+      auto in = InputsOf(b);
+      in.sequence = o.sequence;
+      loss = model.LossSum(in, b.labels, o.loss_chunk_size);
     }
     // The loss boundary: global router statistics before this backward reads them.
     if (router && o.reduce_router_stats) o.reduce_router_stats(router);
@@ -112,7 +114,11 @@ double EvalLoss(models::TrainableModel& model, const std::vector<data::PackedBat
   torch::NoGradGuard no_grad;
   AutocastGuard autocast(o.bf16);
   double local = 0;
-  for (const auto& b : batches) local += model.LossSum(InputsOf(b), b.labels, o.loss_chunk_size).item<double>();
+  for (const auto& b : batches) {
+    auto in = InputsOf(b);
+    in.sequence = o.sequence;
+    local += model.LossSum(in, b.labels, o.loss_chunk_size).item<double>();
+  }
   const double count = sum(static_cast<double>(CountLabelTokens(batches)));
   const double total = sum(local);
   return count > 0 ? total / count : 0.0;

@@ -32,6 +32,11 @@ struct StepOptions {
   int64_t loss_chunk_size = 1024;
   bool bf16 = false;             // CPU autocast to bf16 for compute; fp32 master weights
   int64_t global_label_tokens = -1;  // -1: count the label tokens of `micro`
+  // Sequence parallelism for models that slice themselves
+  // (TrainableModel::SlicesSequenceItself): this rank's shard, passed to
+  // every forward; the micro-batches hold whole rows with sliced labels
+  // (SliceForModel, sdk/train/sequence_slice.h).
+  models::SequenceShard sequence{};
   // Data-parallel hooks (defaults: one process). Sum a value over the data
   // ranks (label counts, loss sums); finish gradients (e.g. HSDP replica
   // all-reduce) and clip them, returning the global norm before clipping.

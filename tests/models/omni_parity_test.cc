@@ -255,7 +255,7 @@ TEST_F(OmniParityTest, LoomCompositionSavesAndReloads) {
   model->InitWeights(7);
   ASSERT_NE(model->router_stats(), nullptr);
   const auto spec = model->plan_spec();
-  EXPECT_EQ(spec.fsdp_unit_pattern, "llm.model.layers.*");
+  EXPECT_EQ(spec.fsdp_unit_pattern, "vision.blocks.*|llm.model.layers.*");
   EXPECT_EQ(spec.expert_param_pattern, "llm.model.layers.*.mlp.experts.*");
   EXPECT_EQ(model->named_parameters()["vision.merger.ln_q.weight"].min().item<double>(), 1.0) << "norm scales start at 1";
   const std::string dir = TempDir("loom");
