@@ -26,14 +26,19 @@ class RouterStats;
 // The encoder inputs of one micro-batch, for omni models (undefined: none of
 // that kind). Images and videos are in the order their placeholder runs
 // appear in input_ids, row by row.
-// Legend: N image patches, P flattened patch (C x temporal_patch x patch x patch).
+// Legend: N image patches, P flattened patch (C x temporal_patch x patch x patch),
+// A clips, M mel bins, F frames.
 struct MediaInputs {
   at::Tensor pixel_values;         // (N, P) every image's patches, concatenated
   at::Tensor image_grid_thw;       // (I, 3) int64 patch grid of each image
   at::Tensor pixel_values_videos;  // (Nv, P) every video's patches
   at::Tensor video_grid_thw;       // (V, 3) int64
+  at::Tensor input_features;       // (A, M, F) log-mel features of A audio clips, padded to F frames
+  at::Tensor feature_lengths;      // (A) int64 real frames per clip (undefined: all F)
 
-  bool empty() const { return !pixel_values.defined() && !pixel_values_videos.defined(); }
+  bool empty() const {
+    return !pixel_values.defined() && !pixel_values_videos.defined() && !input_features.defined();
+  }
 };
 
 // The part of the sequence this rank computes under sequence parallelism:

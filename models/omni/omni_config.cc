@@ -19,7 +19,10 @@ const std::set<std::string> kVlKeys = {"model_type", "text_config", "vision_conf
                                        "video_token_id", "vision_start_token_id", "vision_end_token_id",
                                        "vision_token_id", "architectures", "transformers_version", "dtype",
                                        "torch_dtype", "_name_or_path", "tie_word_embeddings"};
-const std::set<std::string> kLoomKeys = {"model_type", "components", "image_token_id", "video_token_id",
+const std::set<std::string> kAudioKeys = {"model_type", "audio_config", "text_config", "audio_token_index",
+                                          "audio_token_id", "architectures", "transformers_version", "dtype",
+                                          "torch_dtype", "_name_or_path", "ignore_index", "tie_word_embeddings"};
+const std::set<std::string> kLoomKeys = {"model_type", "components", "image_token_id", "video_token_id", "audio_token_id",
                                          "vision_start_token_id", "vision_end_token_id", "architectures",
                                          "transformers_version", "torch_dtype", "dtype"};
 
@@ -73,6 +76,27 @@ OmniConfig FromQwen2Vl(const json& j, const std::string& source) {
   return c;
 }
 
+OmniConfig FromQwen2Audio(const json& j, const std::string& source) {
+  OmniConfig c;
+  c.model_type = "qwen2_audio";
+  for (auto& [key, value] : j.items()) {
+    if (!kAudioKeys.count(key)) {
+      Fail(source, "unsupported Qwen2-Audio key '" + key + "' = " + value.dump(), "remove it if it does not change the model");
+    }
+  }
+  if (!j.contains("text_config")) Fail(source, "Qwen2-Audio config has no text_config", "add the LLM's config");
+  json text = j["text_config"];
+  text["model_type"] = text.value("model_type", std::string("qwen2"));
+  if (!text.contains("tie_word_embeddings")) text["tie_word_embeddings"] = j.value("tie_word_embeddings", false);
+  c.llm = LlmConfigFromJson(text, source + " (text_config)");
+  json audio = j.value("audio_config", json::object());
+  audio["model_type"] = "qwen2_audio_encoder";
+  c.audio = AudioEncoderConfigFromJson(audio, source + " (audio_config)");
+  c.audio_token_id = j.contains("audio_token_index") ? TokenId(j, "audio_token_index", source)
+                                                     : TokenId(j, "audio_token_id", source);
+  return c;
+}
+
 OmniConfig FromLoomOmni(const json& j, const std::string& source) {
   OmniConfig c;
   c.model_type = "loom_omni";
@@ -87,11 +111,14 @@ OmniConfig FromLoomOmni(const json& j, const std::string& source) {
       c.llm = LlmConfigFromJson(value, source + " (components.llm)");
     } else if (name == "vision") {
       c.vision = Qwen2VisionConfigFromJson(value, source + " (components.vision)");
+    } else if (name == "audio") {
+      c.audio = AudioEncoderConfigFromJson(value, source + " (components.audio)");
     } else {
-      Fail(source, "unknown component '" + name + "'", "components are: llm, vision");
+      Fail(source, "unknown component '" + name + "'", "components are: llm, vision, audio");
     }
   }
   if (c.HasVision()) ReadVisionTokens(j, source, c);
+  if (c.HasAudio()) c.audio_token_id = TokenId(j, "audio_token_id", source);
   return c;
 }
 
@@ -99,6 +126,14 @@ OmniConfig FromLoomOmni(const json& j, const std::string& source) {
 
 void OmniConfig::Validate(const std::string& source) const {
   llm.Validate(source);
+  if (audio) {
+    audio->Validate(source);
+    if (audio_token_id < 0 || audio_token_id >= llm.vocab_size) {
+      Fail(source, "audio_token_id " + std::to_string(audio_token_id) + " is outside the vocabulary (size " +
+                       std::to_string(llm.vocab_size) + ")",
+           "use the tokenizer's id for the audio placeholder");
+    }
+  }
   if (!vision) return;
   vision->Validate(source);
   if (vision->hidden_size != llm.hidden_size) {
@@ -123,19 +158,26 @@ void OmniConfig::Validate(const std::string& source) const {
   }
 }
 
-int64_t OmniConfig::NumParameters() const { return llm.NumParameters() + (vision ? vision->NumParameters() : 0); }
+int64_t OmniConfig::NumParameters() const {
+  const int64_t projector = audio ? audio->d_model * llm.hidden_size + llm.hidden_size : 0;
+  return llm.NumParameters() + (vision ? vision->NumParameters() : 0) + (audio ? audio->NumParameters() + projector : 0);
+}
 
-bool IsOmniModelType(const std::string& model_type) { return model_type == "qwen2_vl" || model_type == "loom_omni"; }
+bool IsOmniModelType(const std::string& model_type) {
+  return model_type == "qwen2_vl" || model_type == "qwen2_audio" || model_type == "loom_omni";
+}
 
 OmniConfig OmniConfigFromJson(const json& j, const std::string& source) {
   const std::string type = j.value("model_type", "");
   OmniConfig c;
   if (type == "qwen2_vl") {
     c = FromQwen2Vl(j, source);
+  } else if (type == "qwen2_audio") {
+    c = FromQwen2Audio(j, source);
   } else if (type == "loom_omni") {
     c = FromLoomOmni(j, source);
   } else {
-    Fail(source, "model_type '" + type + "' is not an omni model", "use qwen2_vl or loom_omni");
+    Fail(source, "model_type '" + type + "' is not an omni model", "use qwen2_vl, qwen2_audio or loom_omni");
   }
   c.Validate(source);
   return c;
@@ -163,6 +205,14 @@ json OmniConfigToJson(const OmniConfig& c) {
     j["vision_end_token_id"] = c.vision_end_token_id;
   }
   json text = LlmConfigToJson(c.llm);
+  if (c.model_type == "qwen2_audio") {
+    j["architectures"] = {"Qwen2AudioForConditionalGeneration"};
+    j["audio_token_index"] = c.audio_token_id;
+    text.erase("architectures");
+    j["text_config"] = text;
+    j["audio_config"] = AudioEncoderConfigToJson(*c.audio);
+    return j;
+  }
   if (c.model_type == "qwen2_vl") {
     j["architectures"] = {"Qwen2VLForConditionalGeneration"};
     text["model_type"] = "qwen2_vl_text";
@@ -173,6 +223,7 @@ json OmniConfigToJson(const OmniConfig& c) {
   } else {
     j["components"]["llm"] = text;
     if (c.HasVision()) j["components"]["vision"] = Qwen2VisionConfigToJson(*c.vision);
+    if (c.HasAudio()) j["components"]["audio"] = AudioEncoderConfigToJson(*c.audio), j["audio_token_id"] = c.audio_token_id;
   }
   return j;
 }

@@ -6,8 +6,12 @@
 //                + token ids; also the older layout with the text keys at the
 //                top level): the Qwen2 foundation with M-RoPE and the
 //                Qwen2-VL vision tower. Exports load in transformers.
+//   "qwen2_audio" Hugging Face's Qwen2AudioConfig (audio_config + text_config
+//                + audio_token_index): the Qwen2-Audio encoder, its projector
+//                and a Qwen2 foundation. Exports load in transformers.
 //   "loom_omni"  Loom's own compositions: {"model_type": "loom_omni",
-//                "components": {"vision": {...}, "llm": {...}}, token ids},
+//                "components": {"vision": {...}, "audio": {...}, "llm": {...}},
+//                token ids},
 //                each component a config.json of its registry family (any
 //                decoder family as the foundation, e.g. qwen3 or qwen3_moe).
 //
@@ -21,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "models/audio/audio_config.h"
 #include "models/llm/llm_config.h"
 #include "models/llm/mrope_positions.h"
 #include "models/vision/vision_config.h"
@@ -28,21 +33,24 @@
 namespace loom::models {
 
 struct OmniConfig {
-  std::string model_type = "qwen2_vl";  // the directory format: qwen2_vl | loom_omni
+  std::string model_type = "qwen2_vl";  // the directory format: qwen2_vl | qwen2_audio | loom_omni
   LlmConfig llm;                        // the foundation ("llm")
   std::optional<Qwen2VisionConfig> vision;  // the image/video encoder ("vision"), when present
   // Placeholder and delimiter tokens of the vision modality.
   MropeTokens vision_tokens;
   int64_t vision_end_token_id = -1;
+  std::optional<AudioEncoderConfig> audio;  // the audio encoder ("audio": encoder + projector), when present
+  int64_t audio_token_id = -1;              // its placeholder token
 
   bool HasVision() const { return vision.has_value(); }
+  bool HasAudio() const { return audio.has_value(); }
   // Joins (the vision tower's output width is the LLM's, M-RoPE sections
   // fit the head, token ids inside the vocabulary); throws ConfigError.
   void Validate(const std::string& source) const;
   int64_t NumParameters() const;
 };
 
-// Whether config.json's model_type is an omni format (qwen2_vl, loom_omni).
+// Whether config.json's model_type is an omni format (qwen2_vl, qwen2_audio, loom_omni).
 bool IsOmniModelType(const std::string& model_type);
 OmniConfig OmniConfigFromJson(const nlohmann::json& j, const std::string& source);
 OmniConfig LoadOmniConfig(const std::string& config_json_path);

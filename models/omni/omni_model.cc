@@ -21,6 +21,11 @@ const NameMap kQwen2VlInMemory{{{"vision.", "model.visual."},
                                 {"llm.model.", "model.language_model."},
                                 {"llm.lm_head.", "lm_head."}}};
 
+// Qwen2-Audio's saved layout (save_pretrained and state_dict agree).
+const NameMap kQwen2Audio{{{"audio.encoder.", "audio_tower."},
+                           {"audio.projector.", "multi_modal_projector.linear."},
+                           {"llm.", "language_model."}}};
+
 std::string PrefixedPattern(const std::string& prefix, const std::string& pattern) {
   return pattern.empty() ? "" : prefix + pattern;
 }
@@ -42,6 +47,20 @@ at::Tensor ShardAlong(const at::Tensor& x, int64_t dim, const SequenceShard& sha
 
 }  // namespace
 
+AudioComponent::AudioComponent(const AudioEncoderConfig& config, int64_t llm_width, at::Device device)
+    : Module("AudioComponent") {
+  encoder = register_module("encoder", std::make_shared<AudioEncoder>(config, device));
+  projector = register_module("projector", std::make_shared<Linear>(config.d_model, llm_width, true, device));
+}
+
+at::Tensor AudioComponent::forward(const at::Tensor& features, const at::Tensor& lengths) {
+  auto out = projector->forward(encoder->forward(features, lengths));  // (A, P, C)
+  if (!lengths.defined()) return out.reshape({-1, out.size(-1)});
+  const auto rows = encoder->OutputLengths(lengths).second;            // (A)
+  const auto keep = at::arange(out.size(1), rows.options()).unsqueeze(0) < rows.unsqueeze(1);
+  return out.index({keep});  // clip by clip, each clip's real rows
+}
+
 PlanSpec OmniModel::LlmSpec(const OmniConfig& config) {
   PlanSpec spec = DecoderLM::SpecFor(config.llm);
   spec.fsdp_unit_pattern = PrefixedPattern("llm.", spec.fsdp_unit_pattern);
@@ -61,19 +80,33 @@ PlanSpec OmniModel::VisionSpec(const OmniConfig& config) {
   return spec;  // sp_attention_pattern "": the tower runs whole images on every rank
 }
 
+PlanSpec OmniModel::AudioSpec(const OmniConfig& config) {
+  PlanSpec spec;
+  spec.fsdp_unit_pattern = "audio.encoder.layers.*";
+  spec.root_params = {"audio.encoder.conv1.*", "audio.encoder.conv2.*", "audio.encoder.embed_positions.weight",
+                      "audio.encoder.layer_norm.*", "audio.projector.*"};
+  spec.attention_heads = spec.kv_heads = config.audio->encoder_attention_heads;
+  return spec;  // whole clips on every rank; no selective unit
+}
+
 PlanSpec OmniModel::SpecFor(const OmniConfig& config) {
   PlanSpec spec = LlmSpec(config);
-  if (!config.HasVision()) return spec;
-  const PlanSpec vision = VisionSpec(config);
-  spec.fsdp_unit_pattern = vision.fsdp_unit_pattern + "|" + spec.fsdp_unit_pattern;
-  spec.selective_recompute_pattern = vision.selective_recompute_pattern + "|" + spec.selective_recompute_pattern;
-  spec.root_params.insert(spec.root_params.end(), vision.root_params.begin(), vision.root_params.end());
+  const auto join = [](const std::string& a, const std::string& b) { return a.empty() ? b : b.empty() ? a : a + "|" + b; };
+  std::vector<PlanSpec> encoders;
+  if (config.HasVision()) encoders.push_back(VisionSpec(config));
+  if (config.HasAudio()) encoders.push_back(AudioSpec(config));
+  for (auto it = encoders.rbegin(); it != encoders.rend(); ++it) {  // forward order: vision, audio, llm
+    spec.fsdp_unit_pattern = join(it->fsdp_unit_pattern, spec.fsdp_unit_pattern);
+    spec.selective_recompute_pattern = join(it->selective_recompute_pattern, spec.selective_recompute_pattern);
+    spec.root_params.insert(spec.root_params.end(), it->root_params.begin(), it->root_params.end());
+  }
   return spec;
 }
 
 std::vector<ComponentSpec> OmniModel::component_specs() const {
   std::vector<ComponentSpec> out;
   if (config_.HasVision()) out.push_back({"vision", "vision", VisionSpec(config_)});
+  if (config_.HasAudio()) out.push_back({"audio", "audio", AudioSpec(config_)});
   out.push_back({"llm", "llm", LlmSpec(config_)});
   return out;
 }
@@ -82,6 +115,9 @@ OmniModel::OmniModel(const OmniConfig& config, at::Device device) : TrainableMod
   config_.Validate("omni model config");
   // Registration order is forward order (FSDP prefetches in it): encoders first.
   if (config_.HasVision()) vision = register_module("vision", std::make_shared<Qwen2VisionTower>(*config_.vision, device));
+  if (config_.HasAudio()) {
+    audio = register_module("audio", std::make_shared<AudioComponent>(*config_.audio, config_.llm.hidden_size, device));
+  }
   llm = register_module("llm", std::make_shared<DecoderLM>(config_.llm, device));
 }
 
@@ -105,7 +141,9 @@ at::Tensor OmniModel::PlaceVision(const at::Tensor& embeddings, const ModelInput
   const auto video_mask = in.input_ids == config_.vision_tokens.video_token_id;
   const int64_t image_tokens = Count(image_mask), video_tokens = Count(video_mask);
   if (!vision) {
-    if (m.empty() && image_tokens == 0 && video_tokens == 0) return embeddings;
+    if (!m.pixel_values.defined() && !m.pixel_values_videos.defined() && image_tokens == 0 && video_tokens == 0) {
+      return embeddings;
+    }
     throw ConfigError(ErrorWithFix("images or video tokens were given to a model without a vision component",
                                    "add components.vision to the model, or drop the media from the data"));
   }
@@ -145,6 +183,37 @@ at::Tensor OmniModel::PlaceVision(const at::Tensor& embeddings, const ModelInput
   return flat.view_as(embeddings);
 }
 
+at::Tensor OmniModel::PlaceAudio(const at::Tensor& embeddings, const ModelInputs& in) {
+  const auto& m = in.media;
+  if (!audio) {
+    if (!m.input_features.defined()) return embeddings;
+    throw ConfigError(ErrorWithFix("audio features were given to a model without an audio component",
+                                   "add components.audio to the model, or drop the audio from the data"));
+  }
+  const auto& c = *config_.audio;
+  const auto mask = in.input_ids == config_.audio_token_id;  // (B, T)
+  const int64_t tokens = Count(mask);
+  // Every micro-batch runs the encoder, on no clips when there are none
+  // (every rank takes part in its collectives).
+  auto features = m.input_features.defined() ? m.input_features
+                                             : at::zeros({0, c.num_mel_bins, c.input_frames()}, at::kFloat);
+  auto lengths = m.input_features.defined()
+                     ? (m.feature_lengths.defined() ? m.feature_lengths
+                                                    : at::full({features.size(0)}, c.input_frames(), at::TensorOptions().dtype(at::kLong)))
+                     : at::zeros({0}, at::kLong);
+  const auto rows = audio->forward(features, lengths);  // (sum of clip rows, C)
+  if (rows.size(0) != tokens) {
+    throw ConfigError(ErrorWithFix("input_ids hold " + std::to_string(tokens) + " audio placeholder tokens, but the clips give " +
+                                       std::to_string(rows.size(0)) + " embeddings",
+                                   "emit each clip's output length ((frames - 1) / 2 + 1 - 2) / 2 + 1 of audio tokens (id " +
+                                       std::to_string(config_.audio_token_id) + ")"));
+  }
+  const int64_t width = embeddings.size(-1);
+  auto flat = embeddings.reshape({-1, width}).index_put({mask.reshape({-1}).nonzero().squeeze(1)},
+                                                       rows.to(embeddings.scalar_type()));
+  return flat.view_as(embeddings);
+}
+
 at::Tensor OmniModel::HiddenImpl(const ModelInputs& in, bool record) {
   const SequenceShard shard = in.sequence;
   if (shard.size < 1 || shard.rank < 0 || shard.rank >= shard.size) {
@@ -164,7 +233,7 @@ at::Tensor OmniModel::HiddenImpl(const ModelInputs& in, bool record) {
   // The body owns its captures (a wrapper may run it again).
   return CallWithHooks(in.input_ids, [this, in, text, record, shard](const at::Tensor&) {
     const auto place = [this, &in, shard](const at::Tensor& e) {
-      auto placed = PlaceVision(e, in);
+      auto placed = PlaceAudio(PlaceVision(e, in), in);
       return shard.size > 1 ? ShardAlong(placed, 1, shard, 0) : placed;
     };
     return llm->HiddenEdited(text, place, record);
@@ -185,6 +254,7 @@ at::Tensor OmniModel::LossSum(const ModelInputs& in, const at::Tensor& labels, i
 }
 
 NameMap OmniModel::CheckpointNames(const std::string& checkpoint) const {
+  if (config_.model_type == "qwen2_audio") return kQwen2Audio;
   if (config_.model_type != "qwen2_vl") return {};
   for (const auto& name : SafetensorsFiles::Open(checkpoint).Names()) {
     if (name.rfind("model.language_model.", 0) == 0) return kQwen2VlInMemory;
@@ -203,7 +273,9 @@ void OmniModel::LoadFrom(const std::string& dir) {
 }
 
 void OmniModel::SaveExport(std::vector<std::pair<std::string, at::Tensor>> state, const std::string& dir) const {
-  const NameMap names = config_.model_type == "qwen2_vl" ? kQwen2VlSaved : NameMap{};
+  const NameMap names = config_.model_type == "qwen2_vl"      ? kQwen2VlSaved
+                        : config_.model_type == "qwen2_audio" ? kQwen2Audio
+                                                              : NameMap{};
   for (auto& [name, t] : state) name = names.ToFile(name), t = t.to(at::kFloat);
   std::filesystem::create_directories(dir);
   SaveSafetensorsDir(dir, StackedExpertsToHf(std::move(state)));

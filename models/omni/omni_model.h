@@ -4,13 +4,18 @@
 // sequence. Today's components:
 //
 //   vision  Qwen2VisionTower (images and videos; optional)
-//   llm     DecoderLM with M-RoPE
+//   audio   AudioComponent: a Whisper-style encoder + a projector to the
+//           LLM's width (optional)
+//   llm     DecoderLM (with M-RoPE when there is vision)
 //
 // Parameter names are "<component>.<the component's own names>"
 // (vision.blocks.0.attn.qkv.weight, llm.model.layers.0..., llm.lm_head.weight),
 // so plans address components by module path. Checkpoints keep their
-// format's names: a Qwen2-VL directory stores visual.*, model.*, lm_head.*
-// (CheckpointNames maps them; exports write them back).
+// format's names: a Qwen2-VL directory stores visual.*, model.*, lm_head.*,
+// a Qwen2-Audio one audio_tower.*, multi_modal_projector.linear.*,
+// language_model.* (CheckpointNames maps them; exports write them back).
+// Audio clips: each clip's first OutputLengths rows (Qwen2-Audio's rule)
+// replace its audio placeholder tokens, clip after clip.
 //
 // Forward: the LLM embeds input_ids; inside its root hooks the vision tower
 // runs once over every image and video of the micro-batch and its outputs
@@ -25,6 +30,7 @@
 #include <memory>
 #include <string>
 
+#include "models/audio/audio_encoder.h"
 #include "models/core/trainable_model.h"
 #include "models/llm/decoder_lm.h"
 #include "models/llm/weight_sources.h"
@@ -32,6 +38,16 @@
 #include "models/vision/qwen2_vision.h"
 
 namespace loom::models {
+
+// The audio component: encoder, then projector (A, P, d) -> (A, P, C).
+class AudioComponent : public Module {
+ public:
+  AudioComponent(const AudioEncoderConfig& config, int64_t llm_width, at::Device device);
+  // features (A, M, F), lengths (A) -> every clip's real rows, concatenated: (sum rows, C).
+  at::Tensor forward(const at::Tensor& features, const at::Tensor& lengths);
+  std::shared_ptr<AudioEncoder> encoder;
+  std::shared_ptr<Linear> projector;
+};
 
 class OmniModel : public TrainableModel {
  public:
@@ -42,6 +58,7 @@ class OmniModel : public TrainableModel {
   // own mesh, recompute and precision.
   static PlanSpec LlmSpec(const OmniConfig& config);
   static PlanSpec VisionSpec(const OmniConfig& config);  // config must have vision
+  static PlanSpec AudioSpec(const OmniConfig& config);   // config must have audio
 
   // Parameters zero-filled on `device` (at::kMeta: shapes only) until
   // InitWeights or LoadFrom.
@@ -81,6 +98,7 @@ class OmniModel : public TrainableModel {
 
   const OmniConfig& config() const { return config_; }
   std::shared_ptr<Qwen2VisionTower> vision;  // null without a vision component
+  std::shared_ptr<AudioComponent> audio;     // null without an audio component
   std::shared_ptr<DecoderLM> llm;
 
  private:
@@ -88,6 +106,8 @@ class OmniModel : public TrainableModel {
   at::Tensor HiddenImpl(const ModelInputs& in, bool record);
   // (B, T, C) embeddings with the vision outputs at the image and video placeholders.
   at::Tensor PlaceVision(const at::Tensor& embeddings, const ModelInputs& in);
+  // The same for the audio clips at the audio placeholders.
+  at::Tensor PlaceAudio(const at::Tensor& embeddings, const ModelInputs& in);
 
   OmniConfig config_;
 };

@@ -14,6 +14,18 @@
       masked as Qwen2AudioForConditionalGeneration masks them; the probe
       covers only each clip's real output rows.
 
+  audio_oracle.py make qwen2_audio OUT_DIR
+      a tiny Qwen2AudioForConditionalGeneration saved by save_pretrained as
+      OUT_DIR/model, and OUT_DIR/ref.safetensors: a padded batch of two rows,
+      one per clip (100 and 61 frames: 25 and 15 audio tokens), the logits,
+      the mean loss over shifted labels and every trainable parameter's
+      gradient (named as Loom names them: audio.encoder.*, audio.projector.*,
+      llm.*), and the losses of 10 AdamW steps (clipped).
+
+  audio_oracle.py check_audio MODEL_DIR EXPECTED
+      loads MODEL_DIR (a Loom export) in transformers and compares its logits
+      on EXPECTED's batch with EXPECTED's logits (exit 1 above 1e-4).
+
 Weights are perturbed from HF's init so every norm and bias matters.
 """
 import json
@@ -92,10 +104,114 @@ def make_qwen2_audio(out):
         dict(input_features=features, lengths=lengths, output_lengths=out_lengths))
 
 
+AUDIO = 100
+LR, BETAS, EPS, WD, CLIP, STEPS = 1e-3, (0.9, 0.95), 1e-8, 0.1, 1.0, 10
+
+
+def loom_name(hf_name):
+    for hf, ours in (("audio_tower.", "audio.encoder."), ("multi_modal_projector.linear.", "audio.projector."),
+                     ("language_model.", "llm.")):
+        if hf_name.startswith(hf):
+            return ours + hf_name[len(hf):]
+    raise KeyError(hf_name)
+
+
+def audio_batch():
+    g = torch.Generator().manual_seed(4)
+    features = torch.randn(2, 80, 100, generator=g)
+    frames = torch.zeros(2, 100, dtype=torch.long)
+    for i, n in enumerate(LENGTHS):
+        features[i, :, n:] = 0
+        frames[i, :n] = 1
+    row0 = [1, 2] + [AUDIO] * 25 + [5, 6, 7]
+    row1 = [3] + [AUDIO] * 15 + [8, 9]
+    length = len(row0)
+    ids = torch.tensor([row0, row1 + [0] * (length - len(row1))])
+    mask = torch.tensor([[1] * length, [1] * len(row1) + [0] * (length - len(row1))])
+    labels = torch.full_like(ids, -100)
+    labels[:, :-1] = ids[:, 1:]
+    labels[:, :-1][mask[:, 1:] == 0] = -100
+    labels[mask == 0] = -100
+    return dict(input_ids=ids, attention_mask=mask, labels=labels, input_features=features,
+                feature_attention_mask=frames, feature_lengths=frames.sum(-1))
+
+
+def audio_logits(model, b):
+    return model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], input_features=b["input_features"],
+                 feature_attention_mask=b["feature_attention_mask"]).logits
+
+
+def audio_loss(model, b):
+    logits = audio_logits(model, b)
+    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), b["labels"].reshape(-1),
+                                           ignore_index=-100, reduction="sum")
+    return ce / (b["labels"] != -100).sum(), logits
+
+
+def make_audio_model(out):
+    from transformers import Qwen2AudioConfig, Qwen2AudioForConditionalGeneration
+    torch.manual_seed(0)
+    text = dict(model_type="qwen2", vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, rope_theta=10000.0, tie_word_embeddings=False)
+    config = Qwen2AudioConfig(audio_config=TINY, text_config=text, audio_token_index=AUDIO)
+    config._attn_implementation = "eager"
+    config.audio_config._attn_implementation = "eager"
+    config.text_config._attn_implementation = "eager"
+    model = Qwen2AudioForConditionalGeneration(config).float().train()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.startswith("language_model."):
+                p.copy_(torch.randn_like(p) * 0.15 if p.dim() >= 2 else 1 + 0.1 * torch.randn_like(p))
+            else:
+                p.add_(0.1 * torch.randn_like(p))
+    model.save_pretrained(f"{out}/model", safe_serialization=True)
+    b = audio_batch()
+    ref = dict(b)
+    loss, logits = audio_loss(model, b)
+    loss.backward()
+    ref.update(logits=logits.detach(), loss=loss.detach().double().reshape(1))
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            ref["grad." + loom_name(name)] = p.grad.detach().clone()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW([{"params": [p for p in trainable if p.dim() >= 2], "weight_decay": WD},
+                             {"params": [p for p in trainable if p.dim() < 2], "weight_decay": 0.0}],
+                            lr=LR, betas=BETAS, eps=EPS)
+    losses = []
+    for _ in range(STEPS):
+        opt.zero_grad()
+        step_loss, _ = audio_loss(model, b)
+        step_loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, CLIP)
+        opt.step()
+        losses.append(step_loss.item())
+    ref["train_losses"] = torch.tensor(losses, dtype=torch.float64)
+    save_file({k: v.contiguous() for k, v in ref.items()}, f"{out}/ref.safetensors")
+
+
+def check_audio(model_dir, expected_path):
+    import transformers
+    from safetensors.torch import load_file
+    from transformers import Qwen2AudioForConditionalGeneration
+    exp = load_file(expected_path)
+    model = Qwen2AudioForConditionalGeneration.from_pretrained(model_dir, dtype=torch.float32,
+                                                               attn_implementation="eager").eval()
+    with torch.no_grad():
+        logits = audio_logits(model, exp)
+    valid = exp["attention_mask"].bool()
+    diff = (logits - exp["logits"])[valid].abs().max().item()
+    print(f"transformers {transformers.__version__}: max-abs logit difference {diff:.3e}")
+    sys.exit(0 if diff <= 1e-4 else 1)
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "make" and sys.argv[2] == "whisper_encoder":
         make_whisper(sys.argv[3])
     elif len(sys.argv) == 4 and sys.argv[1] == "make" and sys.argv[2] == "qwen2_audio_encoder":
         make_qwen2_audio(sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "make" and sys.argv[2] == "qwen2_audio":
+        make_audio_model(sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "check_audio":
+        check_audio(sys.argv[2], sys.argv[3])
     else:
         raise SystemExit(__doc__)

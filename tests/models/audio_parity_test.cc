@@ -4,14 +4,24 @@
 // frames) masked as Qwen2-Audio masks them. Output 1e-4 max-abs; every
 // trainable parameter's gradient and the features' 1e-4 relative; the
 // position table stays frozen (no gradient), as in HF. Bad inputs and
-// configs are named.
+// configs are named. The composed Qwen2AudioForConditionalGeneration (encoder,
+// projector, Qwen2 LLM) with two clips of different lengths in one padded
+// batch: logits 1e-4, every gradient 1e-4 relative, 10 AdamW steps 1e-5
+// relative, and a Loom export loads in transformers with equal logits.
 #include <gtest/gtest.h>
 
 #include <fstream>
 
 #include <ATen/ATen.h>
 
+#include <filesystem>
+
+#include <torch/nn/utils/clip_grad.h>
+
 #include "models/audio/audio_encoder.h"
+#include "models/core/safetensors.h"
+#include "models/omni/omni_model.h"
+#include "sdk/train/optimizer.h"
 #include "models/core/parameter_source.h"
 #include "models/llm/weight_sources.h"
 #include "ops/base/error.h"
@@ -106,6 +116,94 @@ TEST_P(AudioParityTest, BadInputsAndConfigsAreNamed) {
 INSTANTIATE_TEST_SUITE_P(Encoders, AudioParityTest,
                          ::testing::Values(AudioCase{"whisper_encoder", 36}, AudioCase{"qwen2_audio_encoder", 36}),
                          [](const auto& info) { return std::string(info.param.what); });
+
+class Qwen2AudioParityTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    oracle_ = std::make_unique<testing::OracleRef>(testing::OracleScript("audio_oracle.py"), "qwen2_audio");
+  }
+  at::Tensor Ref(const std::string& name) { return oracle_->Get(name); }
+  models::ModelInputs Batch() {
+    models::ModelInputs in;
+    in.input_ids = Ref("input_ids");
+    const auto mask = Ref("attention_mask");
+    in.doc_ids = at::where(mask == 1, at::zeros_like(mask), at::full_like(mask, -1));
+    in.media.input_features = Ref("input_features");
+    in.media.feature_lengths = Ref("feature_lengths");
+    return in;
+  }
+  double Count() { return (Ref("labels") != -100).sum().item<double>(); }
+  std::unique_ptr<testing::OracleRef> oracle_;
+};
+
+TEST_F(Qwen2AudioParityTest, LogitsLossAndEveryGradientMatch) {
+  auto model = models::LoadOmniModel(oracle_->dir() + "/model");
+  EXPECT_EQ(model->family(), "qwen2_audio");
+  {
+    torch::NoGradGuard no_grad;
+    const auto valid = Ref("attention_mask").to(at::kBool);
+    const auto want = Ref("logits");
+    EXPECT_LE(MaxAbs(model->Logits(Batch()).index({valid}), want.index({valid})), 1e-4);
+  }
+  auto loss = model->LossSum(Batch(), Ref("labels"), 7) / Count();
+  EXPECT_LE(std::abs(loss.item<double>() - Ref("loss").item<double>()), 1e-5 * Ref("loss").item<double>());
+  loss.backward();
+  int checked = 0;
+  for (const auto& p : model->named_parameters()) {
+    if (!p.value().requires_grad()) continue;  // the frozen position table
+    ASSERT_TRUE(p.value().grad().defined()) << p.key();
+    EXPECT_LE(Relative(p.value().grad(), Ref("grad." + p.key())), 1e-4) << p.key();
+    ++checked;
+  }
+  EXPECT_EQ(checked, 65);  // 36 encoder + 2 projector + 27 LLM
+}
+
+TEST_F(Qwen2AudioParityTest, TenAdamWStepsMatch) {
+  auto model = models::LoadOmniModel(oracle_->dir() + "/model");
+  config::TrainConfig optim;
+  optim.lr = 1e-3, optim.beta1 = 0.9, optim.beta2 = 0.95, optim.eps = 1e-8, optim.weight_decay = 0.1;
+  auto opt = train::BuildAdamW(model->parameters(), optim);
+  const auto want = Ref("train_losses");
+  for (int64_t step = 0; step < want.size(0); ++step) {
+    opt->zero_grad();
+    auto loss = model->LossSum(Batch(), Ref("labels"), 7) / Count();
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(model->parameters(), 1.0);
+    opt->step();
+    const double w = want[step].item<double>();
+    EXPECT_LE(std::abs(loss.item<double>() - w), 1e-5 * w) << "step " << step;
+  }
+  EXPECT_LT(want[want.size(0) - 1].item<double>(), 0.5 * want[0].item<double>()) << "the reference must learn";
+}
+
+TEST_F(Qwen2AudioParityTest, ExportLoadsInTransformersAndMismatchesAreNamed) {
+  auto model = models::LoadOmniModel(oracle_->dir() + "/model");
+  const auto out = (std::filesystem::temp_directory_path() / ("loom-audio-export-" + std::to_string(::getpid()))).string();
+  std::vector<std::pair<std::string, at::Tensor>> state;
+  for (const auto& p : model->named_parameters()) state.emplace_back(p.key(), p.value().detach());
+  model->SaveExport(state, out);
+  torch::NoGradGuard no_grad;
+  const auto logits = model->Logits(Batch());
+  const auto in = Batch();
+  models::SaveSafetensors(out + "/expected.safetensors",
+                          {{"input_ids", in.input_ids}, {"attention_mask", Ref("attention_mask")},
+                           {"input_features", in.media.input_features},
+                           {"feature_attention_mask", Ref("feature_attention_mask")}, {"logits", logits}});
+  const std::string cmd = testing::VenvPython() + " " + testing::OracleScript("audio_oracle.py") + " check_audio " +
+                          out + " " + out + "/expected.safetensors > " + out + "/check.log 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << "see " << out << "/check.log";
+  EXPECT_EQ(MaxAbs(models::LoadOmniModel(out)->Logits(Batch()), logits), 0.0);
+  // The short clip given as full length: 25 rows where 15 tokens wait.
+  auto wrong = Batch();
+  wrong.media.feature_lengths = at::tensor({100, 100}, at::kLong);
+  try {
+    model->Logits(wrong);
+    ADD_FAILURE() << "a clip/token mismatch was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("40 audio placeholder tokens, but the clips give 50"), std::string::npos)
+        << e.what();
+  }
+}
 
 }  // namespace
 }  // namespace loom
