@@ -54,11 +54,14 @@ AudioComponent::AudioComponent(const AudioEncoderConfig& config, int64_t llm_wid
 }
 
 at::Tensor AudioComponent::forward(const at::Tensor& features, const at::Tensor& lengths) {
-  auto out = projector->forward(encoder->forward(features, lengths));  // (A, P, C)
-  if (!lengths.defined()) return out.reshape({-1, out.size(-1)});
-  const auto rows = encoder->OutputLengths(lengths).second;            // (A)
-  const auto keep = at::arange(out.size(1), rows.options()).unsqueeze(0) < rows.unsqueeze(1);
-  return out.index({keep});  // clip by clip, each clip's real rows
+  // Through this component's hooks: a per-component plan gathers its root here.
+  return CallWithHooks(features, [this, lengths](const at::Tensor& x) {
+    auto out = projector->forward(encoder->forward(x, lengths));  // (A, P, C)
+    if (!lengths.defined()) return out.reshape({-1, out.size(-1)});
+    const auto rows = encoder->OutputLengths(lengths).second;      // (A)
+    const auto keep = at::arange(out.size(1), rows.options()).unsqueeze(0) < rows.unsqueeze(1);
+    return out.index({keep});  // clip by clip, each clip's real rows
+  });
 }
 
 PlanSpec OmniModel::LlmSpec(const OmniConfig& config) {

@@ -22,6 +22,7 @@ struct FsdpModel::Unit {
   models::Module* module = nullptr;  // null for the root (hooked on the model)
   bool decay = true;                 // parameters with dim >= 2 (weight decay applies)
   bool expert = false;               // stacked expert weights: this ep rank's experts, over expert_fsdp
+  bool frozen = false;               // requires_grad false (e.g. a fixed position table): gathered, never reduced or updated
   std::vector<std::string> names;
   std::vector<at::Tensor> params;    // the module's own parameter handles
   std::vector<int64_t> offsets, numels;
@@ -286,24 +287,31 @@ void FsdpModel::GroupIntoUnits() {
     const size_t o = owner_of.count(key) ? owner_of[key] : 0;
     const bool decay = p.dim() >= 2;
     const bool expert = expert_parallel && models::MatchesPattern(spec.expert_param_pattern, name_of[key]);
-    Unit*& u = unit_of[{o, expert ? 2 : static_cast<int>(decay)}];
+    const bool frozen = !p.requires_grad();
+    Unit*& u = unit_of[{o, frozen ? 3 : expert ? 2 : static_cast<int>(decay)}];
     if (!u) {
       units_.push_back(std::make_unique<Unit>());
       u = units_.back().get();
       u->module = blocks_[o]->module;
       u->decay = decay;
       u->expert = expert;
-      u->name = owner_names[o] + (expert ? "/experts" : decay ? "/matrices" : "/vectors");
+      u->frozen = frozen;
+      u->name = owner_names[o] + (frozen ? "/frozen" : expert ? "/experts" : decay ? "/matrices" : "/vectors");
       blocks_[o]->units.push_back(u);
     }
     u->params.push_back(p);
     u->names.push_back(name_of[key]);
   }
   // One reduce order for every rank: the backward's (blocks in reverse), the root last.
+  // Frozen units get no gradients and are never reduced.
   for (size_t b = blocks_.size(); b-- > 1;) {
-    for (auto* u : blocks_[b]->units) reduce_order_.push_back(u);
+    for (auto* u : blocks_[b]->units) {
+      if (!u->frozen) reduce_order_.push_back(u);
+    }
   }
-  for (auto* u : blocks_[0]->units) reduce_order_.push_back(u);
+  for (auto* u : blocks_[0]->units) {
+    if (!u->frozen) reduce_order_.push_back(u);
+  }
 }
 
 void FsdpModel::LayOutShards() {
@@ -385,7 +393,7 @@ void FsdpModel::FillShards(models::ParameterSource* source) {
   for (auto& u : units_) {
     if (u->shard.device() != shard_device) u->shard = u->shard.to(shard_device);
     if (pin) u->shard = u->shard.pin_memory();
-    u->shard.set_requires_grad(true);
+    u->shard.set_requires_grad(!u->frozen);
   }
 }
 
@@ -500,7 +508,7 @@ at::Device FsdpModel::ShardDevice() const { return options_.offload ? at::Device
 std::vector<at::Tensor> FsdpModel::ShardParameters(bool decay) const {
   std::vector<at::Tensor> shards;
   for (const auto& u : units_) {
-    if (u->decay == decay) shards.push_back(u->shard);
+    if (u->decay == decay && !u->frozen) shards.push_back(u->shard);
   }
   return shards;
 }

@@ -119,6 +119,9 @@ class FsdpModel {
   at::Device ShardDevice() const;
   // The optimizer's parameters: flat fp32 shards of the units holding
   // matrices (decay = true: weight decay applies) or vectors (norms, biases).
+  // Frozen parameters (requires_grad false, e.g. an audio encoder's position
+  // table) form units of their own: sharded and gathered, never reduced or
+  // returned here.
   std::vector<at::Tensor> ShardParameters(bool decay) const;
   // Call once per optimizer step after the last backward, before clipping.
   void FinishGradients();

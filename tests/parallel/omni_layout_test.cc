@@ -1,14 +1,16 @@
-// An omni model (Qwen2-VL vision tower + a Qwen3 / Qwen3-MoE foundation) under
+// An omni model (Qwen2-VL vision tower, Qwen2-Audio encoder, a Qwen3 /
+// Qwen3-MoE foundation) under
 // a plan per component against one process: 20 AdamW steps, fp32, losses
 // within 1e-5 relative and every parameter within 1e-5 (clipping active on
 // every step, asserted; AdamW with a large eps, see Optim()).
 //
 // Each component gets its own mesh (vision FSDP over the whole world, the
-// LLM HSDP 2 x 2, ...) through one ApplyPlan per component, joined by
+// LLM HSDP 2 x 2, the audio encoder as the tower, ...) through one ApplyPlan per component, joined by
 // ComponentFsdp (one optimizer, one global gradient norm). The data gives
 // ranks different modality mixes: in every step of a 4-rank layout one rank
-// holds no image and no video (its tower runs on no rows), and another holds
-// only a video; rows are padded unevenly and some shards are uneven (both
+// holds no media (its encoders run on no rows), one no image while another
+// has no audio, and another holds only a video; the audio encoder's frozen
+// position table must stay untouched under FSDP; rows are padded unevenly and some shards are uneven (both
 // asserted). A rank skipping the tower would hang its collectives; one
 // mis-normalised loss or gradient would move the parameters far past 1e-5.
 #include <gtest/gtest.h>
@@ -32,7 +34,8 @@
 namespace loom {
 namespace {
 
-constexpr int64_t kImage = 120, kVideo = 121, kStart = 122, kEnd = 123, kLen = 20, kRows = 7, kSteps = 20;
+constexpr int64_t kImage = 120, kVideo = 121, kStart = 122, kEnd = 123, kAudio = 124, kLen = 20, kRows = 7, kSteps = 20;
+constexpr int64_t kMels = 8, kFrames = 16;  // audio clips: 16 frames -> 4 tokens, 9 frames -> 2
 
 nlohmann::json TinyOmniJson(bool moe) {
   nlohmann::json llm = {{"model_type", moe ? "qwen3_moe" : "qwen3"}, {"vocab_size", 131}, {"hidden_size", 50},
@@ -45,9 +48,12 @@ nlohmann::json TinyOmniJson(bool moe) {
                 {"output_router_logits", true}, {"router_aux_loss_coef", 0.01}});
   }
   return {{"model_type", "loom_omni"}, {"image_token_id", kImage}, {"video_token_id", kVideo},
-          {"vision_start_token_id", kStart}, {"vision_end_token_id", kEnd},
+          {"vision_start_token_id", kStart}, {"vision_end_token_id", kEnd}, {"audio_token_id", kAudio},
           {"components",
            {{"llm", llm},
+            {"audio", {{"model_type", "qwen2_audio_encoder"}, {"num_mel_bins", kMels}, {"d_model", 16},
+                       {"encoder_layers", 2}, {"encoder_attention_heads", 2}, {"encoder_ffn_dim", 24},
+                       {"max_source_positions", kFrames / 2}}},
             {"vision", {{"depth", 2}, {"embed_dim", 24}, {"hidden_size", 50}, {"num_heads", 2}, {"patch_size", 2}}}}}};
 }
 
@@ -62,8 +68,10 @@ std::shared_ptr<models::OmniModel> Build(bool moe) {
 // some padding.
 struct Row {
   std::vector<int64_t> ids;
-  at::Tensor pixels, grid;  // undefined for a text-only row
+  at::Tensor pixels, grid;  // undefined for a row without image or video
   bool video = false;
+  at::Tensor clip;          // (kMels, kFrames) features, undefined for a row without audio
+  int64_t clip_frames = 0;
 };
 
 Row MakeRow(int step, int r) {
@@ -86,6 +94,12 @@ Row MakeRow(int step, int r) {
     row.ids.insert(row.ids.end(), patches / 4, row.video ? kVideo : kImage);
     row.ids.push_back(kEnd);
   }
+  if ((r + step) % 3 == 0) {  // an audio clip after the image: 16 real frames (4 tokens) or 9 (2)
+    row.clip_frames = r % 2 == 0 ? kFrames : 9;
+    row.clip = at::zeros({kMels, kFrames});
+    row.clip.slice(1, 0, row.clip_frames).copy_(at::randn({kMels, row.clip_frames}, g));
+    row.ids.insert(row.ids.end(), row.clip_frames == kFrames ? 4 : 2, kAudio);
+  }
   for (int64_t i = static_cast<int64_t>(row.ids.size()); i < valid; ++i) row.ids.push_back(text[i].item<int64_t>());
   return row;
 }
@@ -96,7 +110,8 @@ data::PackedBatch BatchOf(int step, const std::vector<int>& rows) {
   data::PackedBatch batch;
   batch.input_ids = at::zeros({b, kLen}, at::kLong);
   batch.doc_ids = at::full({b, kLen}, -1, at::kLong);
-  std::vector<at::Tensor> image_px, image_grid, video_px, video_grid;
+  std::vector<at::Tensor> image_px, image_grid, video_px, video_grid, clips;
+  std::vector<int64_t> clip_frames;
   for (int64_t i = 0; i < b; ++i) {
     const Row row = MakeRow(step, rows[i]);
     const int64_t n = static_cast<int64_t>(row.ids.size());
@@ -106,6 +121,7 @@ data::PackedBatch BatchOf(int step, const std::vector<int>& rows) {
       (row.video ? video_px : image_px).push_back(row.pixels);
       (row.video ? video_grid : image_grid).push_back(row.grid);
     }
+    if (row.clip.defined()) clips.push_back(row.clip), clip_frames.push_back(row.clip_frames);
   }
   batch.labels = at::full_like(batch.input_ids, data::kIgnoreIndex);
   batch.labels.slice(1, 0, -1).copy_(batch.input_ids.slice(1, 1));
@@ -113,6 +129,10 @@ data::PackedBatch BatchOf(int step, const std::vector<int>& rows) {
   batch.labels.masked_fill_(valid.logical_not(), data::kIgnoreIndex);
   batch.labels.slice(1, 0, -1).masked_fill_(valid.slice(1, 1).logical_not(), data::kIgnoreIndex);
   if (!image_px.empty()) batch.media.pixel_values = at::cat(image_px), batch.media.image_grid_thw = at::cat(image_grid);
+  if (!clips.empty()) {
+    batch.media.input_features = at::stack(clips);
+    batch.media.feature_lengths = at::tensor(clip_frames, at::kLong);
+  }
   if (!video_px.empty()) batch.media.pixel_values_videos = at::cat(video_px), batch.media.video_grid_thw = at::cat(video_grid);
   return batch;
 }
@@ -154,7 +174,7 @@ struct MeshOf {
 struct Layout {
   const char* name;
   int world;
-  MeshOf vision, llm;
+  MeshOf vision, llm;  // the audio encoder gets the vision tower's mesh
   parallel::RecomputePolicy vision_recompute = parallel::RecomputePolicy::kNone;
   bool moe = false;
 };
@@ -163,7 +183,7 @@ void PrintTo(const Layout& l, std::ostream* os) { *os << l.name; }
 parallel::ComponentPlan ComponentOf(const models::TrainableModel& model, const std::string& name, const MeshOf& m) {
   parallel::ComponentPlan c;
   c.name = c.module_path = name;
-  c.family = name == "vision" ? "qwen2_vision" : model.family();
+  c.family = name == "vision" ? "qwen2_vision" : name == "audio" ? "qwen2_audio_encoder" : model.family();
   c.mesh = {m.dp_replicate, m.dp_shard, m.sp, m.ep};
   for (const auto& spec : model.component_specs()) {
     if (spec.module_path == name) c.fsdp.unit_pattern = spec.spec.fsdp_unit_pattern;
@@ -185,21 +205,23 @@ TEST_P(OmniLayoutTest, PlanPerComponentMatchesOneProcess) {
   std::map<std::string, at::Tensor> params;
   int ranks_without_media = 0, ranks_with_only_video = 0;
   std::atomic<int64_t> crossing{0};
+  std::vector<std::atomic<int>> no_vision(kSteps), no_audio(kSteps);  // per step: bit r = rank r lacks it
   testing::RunOnRanks(l.world, [&](const comm::CommunicatorPtr& world) {
     auto model = Build(l.moe);
     parallel::Plan plan;
     plan.world = l.world;
-    plan.components = {ComponentOf(*model, "vision", l.vision), ComponentOf(*model, "llm", l.llm)};
-    plan.components[0].recompute = l.vision_recompute;
+    plan.components = {ComponentOf(*model, "vision", l.vision), ComponentOf(*model, "audio", l.vision),
+                       ComponentOf(*model, "llm", l.llm)};
+    plan.components[0].recompute = plan.components[1].recompute = l.vision_recompute;
     std::vector<parallel::AppliedPlan> applied;
     for (const auto& c : plan.components) applied.push_back(parallel::ApplyPlan(model, plan, c, world));
-    parallel::ComponentFsdp fsdp({applied[0].fsdp.get(), applied[1].fsdp.get()});
+    parallel::ComponentFsdp fsdp({applied[0].fsdp.get(), applied[1].fsdp.get(), applied[2].fsdp.get()});
     bool uneven = false;
     for (auto* f : fsdp.components()) {
       for (const auto& u : f->Units()) uneven |= u.numel % u.group_size != 0;
     }
     EXPECT_TRUE(uneven) << "no unit leaves an uneven shard";
-    const auto& llm = applied[1].groups;
+    const auto& llm = applied[2].groups;
     const int sp_rank = llm.sp->rank(), sp_size = llm.sp->size();
     auto opt = train::BuildAdamW(fsdp.ShardParameters(true), fsdp.ShardParameters(false), optim);
     train::StepOptions so;
@@ -219,6 +241,8 @@ TEST_P(OmniLayoutTest, PlanPerComponentMatchesOneProcess) {
       }
       const auto batch = train::SliceForModel(*model, whole, sp_rank, sp_size);
       without_media += batch.media.empty();
+      if (!batch.media.pixel_values.defined() && !batch.media.pixel_values_videos.defined()) no_vision[s] |= 1 << world->rank();
+      if (!batch.media.input_features.defined()) no_audio[s] |= 1 << world->rank();
       only_video += !batch.media.pixel_values.defined() && batch.media.pixel_values_videos.defined();
       mine.push_back(train::TrainStep(*model, *opt, {batch}, so).loss);
     }
@@ -235,7 +259,13 @@ TEST_P(OmniLayoutTest, PlanPerComponentMatchesOneProcess) {
     EXPECT_GT(crossing.load(), 0) << "no image or video span crosses an SP slice boundary";
   }
   if (l.world == 4 && l.llm.sp == 1) {  // four data ranks: rows k and k + 4 share a kind
-    EXPECT_GT(ranks_without_media, 0) << "some rank must run a step with no image and no video";
+    EXPECT_GT(ranks_without_media, 0) << "some rank must run a step with no media at all";
+    bool both = false;  // one step where one rank has no image or video and another no audio
+    for (int s = 0; s < kSteps; ++s) {
+      const int v = no_vision[s], a = no_audio[s];
+      for (int r = 0; r < l.world; ++r) both |= (v >> r & 1) && (a & ~(1 << r));
+    }
+    EXPECT_TRUE(both) << "no step has a rank without vision and another rank without audio";
     EXPECT_GT(ranks_with_only_video, 0) << "some rank must run a step with a video and no image";
   }
   testing::ExpectSameLosses(losses, ref.losses, l.name);
