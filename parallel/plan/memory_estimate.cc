@@ -1,6 +1,8 @@
 #include "models/llm/decoder_lm.h"
 #include "parallel/plan/memory_estimate.h"
 
+#include "ops/base/error.h"
+
 #include <algorithm>
 #include <cstdio>
 
@@ -63,6 +65,42 @@ nlohmann::json EstimateToJson(const MemoryEstimate& e) {
           {"activation_bytes_per_token", e.activation_bytes_per_token},
           {"activation_bytes", e.activation_bytes},
           {"total_bytes", e.total_bytes}};
+}
+
+int64_t LongestSeqLenWithin(int64_t budget, const models::LlmConfig& model, const ParallelState& state,
+                            RecomputePolicy recompute, int64_t rows, int64_t layers_per_unit) {
+  const auto fits = [&](int64_t len) {
+    return EstimateMemory(model, state, recompute, len, rows, layers_per_unit).total_bytes <= budget;
+  };
+  if (!fits(1)) return 0;
+  int64_t lo = 1, hi = 2;  // fits(lo), and hi is the next candidate
+  while (hi <= (int64_t{1} << 40) && fits(hi)) lo = hi, hi *= 2;
+  if (hi > (int64_t{1} << 40)) return lo;
+  while (hi - lo > 1) {  // fits(lo), !fits(hi)
+    const int64_t mid = lo + (hi - lo) / 2;
+    (fits(mid) ? lo : hi) = mid;
+  }
+  return lo;
+}
+
+int64_t ParseByteSize(const std::string& text, const std::string& key) {
+  static const std::pair<const char*, double> kUnits[] = {
+      {"KiB", 1024.0}, {"MiB", 1024.0 * 1024}, {"GiB", 1024.0 * 1024 * 1024}, {"TiB", 1024.0 * 1024 * 1024 * 1024},
+      {"KB", 1e3},     {"MB", 1e6},            {"GB", 1e9},                   {"TB", 1e12},
+      {"B", 1.0},      {"", 1.0}};
+  size_t end = 0;
+  double value = -1;
+  try {
+    value = std::stod(text, &end);
+  } catch (const std::exception&) {
+    end = 0;
+  }
+  const std::string unit = end > 0 ? text.substr(end) : "?";
+  for (const auto& [name, scale] : kUnits) {
+    if (unit == name && value > 0) return static_cast<int64_t>(value * scale);
+  }
+  throw ConfigError(ErrorWithFix(key + " '" + text + "' is not a positive size",
+                                 "write a number with an optional unit: B, KB, MB, GB, TB, KiB, MiB, GiB, TiB (e.g. 80GiB)"));
 }
 
 std::string DescribeEstimate(const MemoryEstimate& e) {

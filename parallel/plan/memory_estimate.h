@@ -39,6 +39,18 @@ MemoryEstimate EstimateMemory(const models::LlmConfig& model, const ParallelStat
                               RecomputePolicy recompute, int64_t seq_len, int64_t rows_per_rank,
                               int64_t layers_per_unit = 1);
 
+// The longest row length (tokens, before SP slicing) whose estimate fits
+// `budget_bytes` per rank with `rows_per_rank` rows per micro-batch; 0 when
+// not even one token fits (the sharded state alone exceeds the budget). The
+// estimate grows with the length, so this is a search over it (capped at
+// 2^40 tokens).
+int64_t LongestSeqLenWithin(int64_t budget_bytes, const models::LlmConfig& model, const ParallelState& state,
+                            RecomputePolicy recompute, int64_t rows_per_rank, int64_t layers_per_unit = 1);
+
+// "80GiB", "512MiB", "1.5TB", "1000000" (bytes) -> bytes; anything else is a
+// ConfigError naming `key` and the accepted forms.
+int64_t ParseByteSize(const std::string& text, const std::string& key);
+
 std::string DescribeEstimate(const MemoryEstimate& e);
 nlohmann::json EstimateToJson(const MemoryEstimate& e);  // every field, in bytes
 

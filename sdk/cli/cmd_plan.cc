@@ -1,10 +1,11 @@
-// `loom plan [CONFIG] --world N [--dp-replicate R] [--dp-shard S] [--sp P] [--ep E] [--json] [--section.key V ...]`
+// `loom plan [CONFIG] --world N [--dp-replicate R] [--dp-shard S] [--sp P] [--ep E] [--memory-budget SIZE] [--json] [--section.key V ...]`
 // Without a config: validates the mesh and prints every rank's groups. With a
 // config (or dotted overrides): builds the run's Plan with the same function
 // `loom train` uses (sdk/train/plan_config.h), validates it in the same
 // place, and prints what each component gets and the estimated per-rank
-// memory; --json prints the Plan value itself and the estimate. Flags
-// override parallel.*.
+// memory; --memory-budget SIZE also answers the longest row (tokens) whose
+// estimate fits SIZE per rank at data.micro_batch_size rows; --json prints
+// the Plan value itself and the estimate. Flags override parallel.*.
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -53,11 +54,13 @@ void AddPlanCommand(CLI::App& app, int* exit_code) {
   auto world = std::make_shared<int>(1);
   auto shape = std::make_shared<parallel::MeshShape>();
   auto json = std::make_shared<bool>(false);
+  auto budget = std::make_shared<std::string>();
   cmd->add_option("--world", *world, "World size (number of ranks)")->required();
   cmd->add_option("--dp-replicate", shape->dp_replicate, "HSDP replicas");
   cmd->add_option("--dp-shard", shape->dp_shard, "FSDP shard size (default: the rest)");
   cmd->add_option("--sp", shape->sp, "Ulysses sequence-parallel size");
   cmd->add_option("--ep", shape->ep, "Expert-parallel size (carved from dp_shard x sp)");
+  cmd->add_option("--memory-budget", *budget, "With a config: the longest sequence that fits this per-rank memory (e.g. 80GiB)");
   cmd->add_flag("--json", *json, "With a config: print the Plan value and the memory estimate as JSON");
   cmd->allow_extras();
   cmd->callback([=] {
@@ -66,6 +69,9 @@ void AddPlanCommand(CLI::App& app, int* exit_code) {
     const bool with_config = !args.path.empty() || !args.overrides.empty();
     if (!with_config) {
       if (*json) throw ConfigError(ErrorWithFix("--json needs a config", "pass CONFIG or --section.key overrides"));
+      if (!budget->empty()) {
+        throw ConfigError(ErrorWithFix("--memory-budget needs a config", "pass CONFIG or --section.key overrides"));
+      }
       std::cout << parallel::ParallelState::Create(*world, *shape).Describe();
       *exit_code = 0;
       return;
@@ -83,11 +89,17 @@ void AddPlanCommand(CLI::App& app, int* exit_code) {
     const auto state = parallel::StateOf(plan, c);
     const auto estimate = parallel::EstimateMemory(model, state, c.recompute, cfg.data.seq_len,
                                                    cfg.data.micro_batch_size, c.fsdp.layers_per_unit);
+    int64_t longest = -1, budget_bytes = 0;
+    if (!budget->empty()) {
+      budget_bytes = parallel::ParseByteSize(*budget, "--memory-budget");
+      longest = parallel::LongestSeqLenWithin(budget_bytes, model, state, c.recompute, cfg.data.micro_batch_size,
+                                              c.fsdp.layers_per_unit);
+    }
     if (*json) {
-      std::cout << nlohmann::json{{"plan", parallel::PlanToJson(plan)},
-                                  {"memory_per_rank", {{"model", parallel::EstimateToJson(estimate)}}}}
-                       .dump(2)
-                << "\n";
+      nlohmann::json out{{"plan", parallel::PlanToJson(plan)},
+                         {"memory_per_rank", {{"model", parallel::EstimateToJson(estimate)}}}};
+      if (longest >= 0) out["memory_budget"] = {{"bytes", budget_bytes}, {"longest_seq_len", longest}};
+      std::cout << out.dump(2) << "\n";
       *exit_code = 0;
       return;
     }
@@ -104,7 +116,17 @@ void AddPlanCommand(CLI::App& app, int* exit_code) {
               << (*world > 1 ? "only its shards" : "the whole model") << "\n"
               << "per-rank memory (micro-batch " << cfg.data.micro_batch_size << " x " << cfg.data.seq_len
               << " tokens):\n"
-              << parallel::DescribeEstimate(estimate) << state.Describe();
+              << parallel::DescribeEstimate(estimate);
+    if (longest == 0) {
+      std::cout << "memory budget " << *budget << ": not even one token per row fits (the sharded state alone "
+                << "exceeds it); shard over more ranks or raise the budget\n";
+    } else if (longest > 0) {
+      std::cout << "memory budget " << *budget << ": the longest row that fits is " << longest << " tokens ("
+                << (longest + state.shape().sp - 1) / state.shape().sp << " per rank after SP " << state.shape().sp
+                << ", " << cfg.data.micro_batch_size << " rows per micro-batch, recompute "
+                << parallel::RecomputeName(c.recompute) << ")\n";
+    }
+    std::cout << state.Describe();
     *exit_code = 0;
   });
 }

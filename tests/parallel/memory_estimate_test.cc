@@ -10,6 +10,7 @@
 #include <c10/core/CPUAllocator.h>
 
 #include "models/llm/decoder_lm.h"
+#include "ops/base/error.h"
 #include "parallel/plan/memory_estimate.h"
 #include "parallel/recompute/recompute.h"
 #include "tests/bench/tracking_allocator.h"
@@ -85,6 +86,36 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"moe_selective", true, parallel::RecomputePolicy::kSelective},
                       Case{"moe_full", true, parallel::RecomputePolicy::kFull}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// The longest row within a budget: its estimate fits and one token more does
+// not (the search is exact), for a dense and a MoE model, with SP and
+// recompute; a budget below the sharded state gives 0.
+TEST(LongestSeqLenWithinTest, IsTheExactBoundaryOfTheEstimate) {
+  for (const char* family : {"qwen3", "qwen3_moe"}) {
+    models::LlmConfig m;
+    m.model_type = family;
+    m.vocab_size = 1000, m.hidden_size = 64, m.num_hidden_layers = 3, m.num_attention_heads = 4,
+    m.num_key_value_heads = 2, m.head_dim = 16, m.intermediate_size = 96;
+    for (auto [sp, recompute] : {std::pair{1, parallel::RecomputePolicy::kNone}, {2, parallel::RecomputePolicy::kFull}}) {
+      const auto state = parallel::ParallelState::Create(4, {1, -1, sp, 1});
+      const auto at = [&](int64_t len) { return parallel::EstimateMemory(m, state, recompute, len, 2).total_bytes; };
+      const int64_t budget = at(5000) + 12345;
+      const int64_t longest = parallel::LongestSeqLenWithin(budget, m, state, recompute, 2);
+      EXPECT_GE(longest, 5000) << family;
+      EXPECT_LE(at(longest), budget) << family;
+      EXPECT_GT(at(longest + 1), budget) << family;
+      EXPECT_EQ(parallel::LongestSeqLenWithin(at(1) - 1, m, state, recompute, 2), 0) << family;
+    }
+  }
+  EXPECT_EQ(parallel::ParseByteSize("80GiB", "k"), int64_t{80} << 30);
+  EXPECT_EQ(parallel::ParseByteSize("1.5KB", "k"), 1500);
+  try {
+    parallel::ParseByteSize("80 gigs", "--memory-budget");
+    ADD_FAILURE() << "a bad size was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--memory-budget '80 gigs' is not a positive size"), std::string::npos);
+  }
+}
 
 }  // namespace
 }  // namespace loom
