@@ -1,6 +1,7 @@
 #include "models/core/registry.h"
 
 #include "models/llm/decoder_lm.h"
+#include "models/omni/omni_model.h"
 #include "ops/base/error.h"
 
 namespace loom::models {
@@ -14,6 +15,17 @@ std::vector<FamilyEntry>& Table() {
                      [](const nlohmann::json& j, const std::string& source, at::Device device) {
                        return std::static_pointer_cast<TrainableModel>(
                            std::make_shared<DecoderLM>(LlmConfigFromJson(j, source), device));
+                     }});
+    }
+    // Omni formats: the spec shown here is the default foundation's; a built
+    // model's plan_spec() / component_specs() carry its own.
+    for (const auto& [type, what] : {std::pair<const char*, const char*>{"qwen2_vl", "Qwen2-VL: vision tower + Qwen2 (M-RoPE)"},
+                                     {"qwen2_audio", "Qwen2-Audio: audio encoder + projector + Qwen2"},
+                                     {"loom_omni", "Loom composition: vision / audio encoders + any decoder"}}) {
+      out.push_back({type, what, DecoderLM::FamilySpec("qwen2"),
+                     [](const nlohmann::json& j, const std::string& source, at::Device device) {
+                       return std::static_pointer_cast<TrainableModel>(
+                           std::make_shared<OmniModel>(OmniConfigFromJson(j, source), device));
                      }});
     }
     return out;

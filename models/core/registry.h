@@ -1,7 +1,8 @@
 // The model registry: Hugging Face model_type -> family. A family entry says
 // how to build the model from config.json and carries its plan spec (what
 // executors may do to it) as plain data. The built-in entries are the LLM
-// families (models/llm); RegisterFamily adds others (tests register a
+// families (models/llm) and the omni formats (models/omni: qwen2_vl,
+// qwen2_audio, loom_omni); RegisterFamily adds others (tests register a
 // non-LLM model this way and get every executor from its spec alone).
 #pragma once
 

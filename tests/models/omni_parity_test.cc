@@ -16,6 +16,7 @@
 #include <torch/csrc/autograd/grad_mode.h>
 #include <torch/nn/utils/clip_grad.h>
 
+#include "models/core/registry.h"
 #include "models/core/safetensors.h"
 #include "models/omni/omni_model.h"
 #include "ops/base/error.h"
@@ -216,6 +217,21 @@ TEST_F(OmniParityTest, BadInputsAreNamed) {
 nlohmann::json ConfigJson(const std::string& dir) {
   std::ifstream in(dir + "/config.json");
   return nlohmann::json::parse(in);
+}
+
+// The registry builds omni models from config.json like any family, with
+// one component spec per component (what a plan per component applies to).
+TEST_F(OmniParityTest, TheRegistryBuildsOmniModelsWithTheirComponents) {
+  auto model = models::FindFamily("qwen2_vl").build(ConfigJson(ModelDir()), "config.json", at::kMeta);
+  EXPECT_EQ(model->family(), "qwen2_vl");
+  const auto specs = model->component_specs();
+  ASSERT_EQ(specs.size(), 2u);
+  EXPECT_EQ(specs[0].module_path, "vision");
+  EXPECT_EQ(specs[0].spec.fsdp_unit_pattern, "vision.blocks.*");
+  EXPECT_EQ(specs[1].module_path, "llm");
+  EXPECT_EQ(specs[1].spec.sp_attention_pattern, "llm.model.layers.*.self_attn");
+  EXPECT_TRUE(model->SlicesSequenceItself());
+  EXPECT_TRUE(model->named_parameters()["llm.lm_head.weight"].is_meta());
 }
 
 TEST_F(OmniParityTest, BadConfigsAreNamed) {
