@@ -50,6 +50,13 @@ void UseFsdp(StepOptions* options, parallel::FsdpModel* fsdp, const comm::Commun
   options->reduce_router_stats = [tokens](models::RouterStats* stats) { parallel::SumRouterStatsOver(stats, tokens); };
 }
 
+void UseFsdp(StepOptions* options, parallel::ComponentFsdp* fsdp, const comm::CommunicatorPtr& tokens) {
+  options->sum_over_data_ranks = [tokens](double v) { return comm::AllReduceSum(*tokens, v); };
+  options->finish_gradients = [fsdp] { fsdp->FinishGradients(); };
+  options->clip_grad_norm = [fsdp](double max_norm) { return fsdp->ClipGradNorm(max_norm); };
+  options->reduce_router_stats = [tokens](models::RouterStats* stats) { parallel::SumRouterStatsOver(stats, tokens); };
+}
+
 int64_t CountLabelTokens(const std::vector<data::PackedBatch>& micro) {
   int64_t n = 0;
   for (const auto& b : micro) n += (b.labels != data::kIgnoreIndex).sum().item<int64_t>();

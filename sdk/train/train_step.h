@@ -22,6 +22,7 @@
 
 #include "models/core/trainable_model.h"
 #include "models/llm/router_stats.h"
+#include "parallel/fsdp/component_fsdp.h"
 #include "parallel/fsdp/fsdp.h"
 #include "sdk/data/batch.h"
 
@@ -65,6 +66,8 @@ struct StepStats {
 // gradient finish, sharded clipping, router statistics summed over `tokens`.
 // `fsdp` must outlive the options.
 void UseFsdp(StepOptions* options, parallel::FsdpModel* fsdp, const comm::CommunicatorPtr& tokens);
+// The same for a model with a plan per component (one FsdpModel each).
+void UseFsdp(StepOptions* options, parallel::ComponentFsdp* fsdp, const comm::CommunicatorPtr& tokens);
 
 int64_t CountLabelTokens(const std::vector<data::PackedBatch>& micro);
 

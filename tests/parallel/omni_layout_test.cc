@@ -226,10 +226,7 @@ TEST_P(OmniLayoutTest, PlanPerComponentMatchesOneProcess) {
     auto opt = train::BuildAdamW(fsdp.ShardParameters(true), fsdp.ShardParameters(false), optim);
     train::StepOptions so;
     so.grad_clip = optim.grad_clip;
-    so.sum_over_data_ranks = [world](double v) { return comm::AllReduceSum(*world, v); };
-    so.finish_gradients = [&fsdp] { fsdp.FinishGradients(); };
-    so.clip_grad_norm = [&fsdp](double max_norm) { return fsdp.ClipGradNorm(max_norm); };
-    so.reduce_router_stats = [world](models::RouterStats* s) { parallel::SumRouterStatsOver(s, world); };
+    train::UseFsdp(&so, &fsdp, world);  // every rank holds distinct tokens (data ranks x SP slices)
     so.sequence = {sp_rank, sp_size};
     std::vector<double> mine;
     int without_media = 0, only_video = 0;
