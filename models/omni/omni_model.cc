@@ -9,6 +9,7 @@
 #include "models/core/safetensors.h"
 #include "models/llm/moe_state_adapter.h"
 #include "ops/base/error.h"
+#include "ops/base/sequence_shard.h"
 #include "ops/loss/chunked_cross_entropy.h"
 
 namespace loom::models {
@@ -30,19 +31,17 @@ std::string PrefixedPattern(const std::string& prefix, const std::string& patter
   return pattern.empty() ? "" : prefix + pattern;
 }
 
-int64_t Count(const at::Tensor& mask) { return mask.sum().item<int64_t>(); }
+// Flat (B * T) indices of the positions holding `token`, in row order.
+at::Tensor TokenRows(const at::Tensor& input_ids, int64_t token) {
+  return (input_ids == token).reshape({-1}).nonzero().squeeze(1);
+}
 
-// Shard `shard` of x along `dim` (T), after right-padding T to a multiple of
-// the shard count with `value` (as train::SliceSequence pads the labels).
-at::Tensor ShardAlong(const at::Tensor& x, int64_t dim, const SequenceShard& shard, double value) {
-  const int64_t len = x.size(dim), slice = (len + shard.size - 1) / shard.size;
-  at::Tensor padded = x;
-  if (slice * shard.size > len) {
-    auto shape = x.sizes().vec();
-    shape[dim] = slice * shard.size - len;
-    padded = at::cat({x, at::full(shape, value, x.options())}, dim);
-  }
-  return padded.narrow(dim, shard.rank * slice, slice);
+// embeddings (B, T, C) with rows `at` (flat indices) replaced by `rows` (N, C),
+// as transformers' masked_scatter: both inputs get their gradients.
+at::Tensor ReplaceRows(const at::Tensor& embeddings, const at::Tensor& at, const at::Tensor& rows) {
+  return embeddings.reshape({-1, embeddings.size(-1)})
+      .index_put({at}, rows.to(embeddings.scalar_type()))
+      .view_as(embeddings);
 }
 
 }  // namespace
@@ -140,9 +139,9 @@ at::Tensor OmniModel::PositionIds(const ModelInputs& in) const {
 
 at::Tensor OmniModel::PlaceVision(const at::Tensor& embeddings, const ModelInputs& in) {
   const auto& m = in.media;
-  const auto image_mask = in.input_ids == config_.vision_tokens.image_token_id;  // (B, T)
-  const auto video_mask = in.input_ids == config_.vision_tokens.video_token_id;
-  const int64_t image_tokens = Count(image_mask), video_tokens = Count(video_mask);
+  const auto image_at = TokenRows(in.input_ids, config_.vision_tokens.image_token_id);
+  const auto video_at = TokenRows(in.input_ids, config_.vision_tokens.video_token_id);
+  const int64_t image_tokens = image_at.size(0), video_tokens = video_at.size(0);
   if (!vision) {
     if (!m.pixel_values.defined() && !m.pixel_values_videos.defined() && image_tokens == 0 && video_tokens == 0) {
       return embeddings;
@@ -180,10 +179,7 @@ at::Tensor OmniModel::PlaceVision(const at::Tensor& embeddings, const ModelInput
             std::to_string(config_.vision_tokens.image_token_id) + " / " +
             std::to_string(config_.vision_tokens.video_token_id) + ") per image and video, matching its grid"));
   }
-  const int64_t c = embeddings.size(-1);
-  auto rows = at::cat({image_mask.reshape({-1}).nonzero().squeeze(1), video_mask.reshape({-1}).nonzero().squeeze(1)});
-  auto flat = embeddings.reshape({-1, c}).index_put({rows}, features.to(embeddings.scalar_type()));
-  return flat.view_as(embeddings);
+  return ReplaceRows(embeddings, at::cat({image_at, video_at}), features);
 }
 
 at::Tensor OmniModel::PlaceAudio(const at::Tensor& embeddings, const ModelInputs& in) {
@@ -194,8 +190,8 @@ at::Tensor OmniModel::PlaceAudio(const at::Tensor& embeddings, const ModelInputs
                                    "add components.audio to the model, or drop the audio from the data"));
   }
   const auto& c = *config_.audio;
-  const auto mask = in.input_ids == config_.audio_token_id;  // (B, T)
-  const int64_t tokens = Count(mask);
+  const auto audio_at = TokenRows(in.input_ids, config_.audio_token_id);
+  const int64_t tokens = audio_at.size(0);
   // Every micro-batch runs the encoder, on no clips when there are none
   // (every rank takes part in its collectives).
   auto features = m.input_features.defined() ? m.input_features
@@ -211,10 +207,7 @@ at::Tensor OmniModel::PlaceAudio(const at::Tensor& embeddings, const ModelInputs
                                    "emit each clip's output length ((frames - 1) / 2 + 1 - 2) / 2 + 1 of audio tokens (id " +
                                        std::to_string(config_.audio_token_id) + ")"));
   }
-  const int64_t width = embeddings.size(-1);
-  auto flat = embeddings.reshape({-1, width}).index_put({mask.reshape({-1}).nonzero().squeeze(1)},
-                                                       rows.to(embeddings.scalar_type()));
-  return flat.view_as(embeddings);
+  return ReplaceRows(embeddings, audio_at, rows);
 }
 
 at::Tensor OmniModel::HiddenImpl(const ModelInputs& in, bool record) {
@@ -230,14 +223,15 @@ at::Tensor OmniModel::HiddenImpl(const ModelInputs& in, bool record) {
     const int64_t b = in.input_ids.size(0), t = in.input_ids.size(1);
     auto positions = text.position_ids.defined() ? text.position_ids
                                                  : at::arange(t, in.input_ids.options()).unsqueeze(0).expand({b, t});
-    text.position_ids = ShardAlong(positions, positions.dim() - 1, shard, 0);
-    text.doc_ids = ShardAlong(in.doc_ids.defined() ? in.doc_ids : at::zeros_like(in.input_ids), 1, shard, -1);
+    text.position_ids = ops::ShardSequence(positions, positions.dim() - 1, shard.rank, shard.size, 0);
+    text.doc_ids = ops::ShardSequence(in.doc_ids.defined() ? in.doc_ids : at::zeros_like(in.input_ids), 1, shard.rank,
+                                      shard.size, -1);
   }
   // The body owns its captures (a wrapper may run it again).
   return CallWithHooks(in.input_ids, [this, in, text, record, shard](const at::Tensor&) {
     const auto place = [this, &in, shard](const at::Tensor& e) {
       auto placed = PlaceAudio(PlaceVision(e, in), in);
-      return shard.size > 1 ? ShardAlong(placed, 1, shard, 0) : placed;
+      return shard.size > 1 ? ops::ShardSequence(placed, 1, shard.rank, shard.size, 0) : placed;
     };
     return llm->HiddenEdited(text, place, record);
   });

@@ -3,17 +3,9 @@
 #include <ATen/ATen.h>
 
 #include "ops/base/error.h"
+#include "ops/base/sequence_shard.h"
 
 namespace loom::train {
-namespace {
-
-// (B, T) -> (B, T + extra), new positions filled with `value`.
-at::Tensor PadRight(const at::Tensor& x, int64_t extra, int64_t value) {
-  if (extra == 0) return x;
-  return at::cat({x, at::full({x.size(0), extra}, value, x.options())}, 1);
-}
-
-}  // namespace
 
 data::PackedBatch SliceSequence(const data::PackedBatch& batch, int sp_rank, int sp_size) {
   if (sp_size < 1 || sp_rank < 0 || sp_rank >= sp_size) {
@@ -21,14 +13,12 @@ data::PackedBatch SliceSequence(const data::PackedBatch& batch, int sp_rank, int
   }
   if (sp_size == 1) return batch;
   const int64_t len = batch.seq_len();
-  const int64_t slice = (len + sp_size - 1) / sp_size;
-  const int64_t extra = slice * sp_size - len;
   auto doc_ids = batch.doc_ids.defined() ? batch.doc_ids : at::zeros_like(batch.input_ids);
   auto positions = batch.position_ids.defined()
                        ? batch.position_ids
                        : at::arange(len, batch.input_ids.options()).unsqueeze(0).expand_as(batch.input_ids);
   const auto cut = [&](const at::Tensor& x, int64_t value) {
-    return PadRight(x, extra, value).slice(1, sp_rank * slice, (sp_rank + 1) * slice).contiguous();
+    return ops::ShardSequence(x, 1, sp_rank, sp_size, static_cast<double>(value)).contiguous();
   };
   data::PackedBatch out;
   out.input_ids = cut(batch.input_ids, 0);
@@ -41,11 +31,11 @@ data::PackedBatch SliceSequence(const data::PackedBatch& batch, int sp_rank, int
 data::PackedBatch SliceForModel(const models::TrainableModel& model, const data::PackedBatch& batch, int sp_rank,
                                 int sp_size) {
   if (!model.SlicesSequenceItself()) return SliceSequence(batch, sp_rank, sp_size);
+  if (sp_size < 1 || sp_rank < 0 || sp_rank >= sp_size) {
+    throw Error("SliceForModel: rank " + std::to_string(sp_rank) + " outside sp size " + std::to_string(sp_size));
+  }
   data::PackedBatch out = batch;
-  data::PackedBatch labels_only;
-  labels_only.input_ids = batch.labels;
-  labels_only.labels = batch.labels;
-  out.labels = SliceSequence(labels_only, sp_rank, sp_size).labels;
+  out.labels = ops::ShardSequence(batch.labels, 1, sp_rank, sp_size, data::kIgnoreIndex).contiguous();
   return out;
 }
 

@@ -39,22 +39,25 @@ double SumOverDataRanks(const StepOptions& o, double v) {
 
 }  // namespace
 
-models::ModelInputs InputsOf(const data::PackedBatch& b) {
-  return {b.input_ids, b.position_ids, b.doc_ids, b.media};
+models::ModelInputs InputsOf(const data::PackedBatch& b, models::SequenceShard sequence) {
+  return {b.input_ids, b.position_ids, b.doc_ids, b.media, sequence};
+}
+
+// The step hooks of a sharded model: FsdpModel or ComponentFsdp (same methods).
+template <typename Sharded>
+void UseSharded(StepOptions* options, Sharded* fsdp, const comm::CommunicatorPtr& tokens) {
+  options->sum_over_data_ranks = [tokens](double v) { return comm::AllReduceSum(*tokens, v); };
+  options->finish_gradients = [fsdp] { fsdp->FinishGradients(); };
+  options->clip_grad_norm = [fsdp](double max_norm) { return fsdp->ClipGradNorm(max_norm); };
+  options->reduce_router_stats = [tokens](models::RouterStats* stats) { parallel::SumRouterStatsOver(stats, tokens); };
 }
 
 void UseFsdp(StepOptions* options, parallel::FsdpModel* fsdp, const comm::CommunicatorPtr& tokens) {
-  options->sum_over_data_ranks = [tokens](double v) { return comm::AllReduceSum(*tokens, v); };
-  options->finish_gradients = [fsdp] { fsdp->FinishGradients(); };
-  options->clip_grad_norm = [fsdp](double max_norm) { return fsdp->ClipGradNorm(max_norm); };
-  options->reduce_router_stats = [tokens](models::RouterStats* stats) { parallel::SumRouterStatsOver(stats, tokens); };
+  UseSharded(options, fsdp, tokens);
 }
 
 void UseFsdp(StepOptions* options, parallel::ComponentFsdp* fsdp, const comm::CommunicatorPtr& tokens) {
-  options->sum_over_data_ranks = [tokens](double v) { return comm::AllReduceSum(*tokens, v); };
-  options->finish_gradients = [fsdp] { fsdp->FinishGradients(); };
-  options->clip_grad_norm = [fsdp](double max_norm) { return fsdp->ClipGradNorm(max_norm); };
-  options->reduce_router_stats = [tokens](models::RouterStats* stats) { parallel::SumRouterStatsOver(stats, tokens); };
+  UseSharded(options, fsdp, tokens);
 }
 
 int64_t CountLabelTokens(const std::vector<data::PackedBatch>& micro) {
@@ -83,9 +86,7 @@ StepStats TrainStep(models::TrainableModel& model, torch::optim::Optimizer& opti
     at::Tensor loss;
     {
       AutocastGuard autocast(o.bf16);
-      auto in = InputsOf(b);
-      in.sequence = o.sequence;
-      loss = model.LossSum(in, b.labels, o.loss_chunk_size);
+      loss = model.LossSum(InputsOf(b, o.sequence), b.labels, o.loss_chunk_size);
     }
     // The loss boundary: global router statistics before this backward reads them.
     if (router && o.reduce_router_stats) o.reduce_router_stats(router);
@@ -122,9 +123,7 @@ double EvalLoss(models::TrainableModel& model, const std::vector<data::PackedBat
   AutocastGuard autocast(o.bf16);
   double local = 0;
   for (const auto& b : batches) {
-    auto in = InputsOf(b);
-    in.sequence = o.sequence;
-    local += model.LossSum(in, b.labels, o.loss_chunk_size).item<double>();
+    local += model.LossSum(InputsOf(b, o.sequence), b.labels, o.loss_chunk_size).item<double>();
   }
   const double count = sum(static_cast<double>(CountLabelTokens(batches)));
   const double total = sum(local);

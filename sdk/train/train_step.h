@@ -79,6 +79,7 @@ StepStats TrainStep(models::TrainableModel& model, torch::optim::Optimizer& opti
 double EvalLoss(models::TrainableModel& model, const std::vector<data::PackedBatch>& batches,
                 const StepOptions& options);
 
-models::ModelInputs InputsOf(const data::PackedBatch& batch);
+// `sequence`: the SP shard for a model that slices itself (StepOptions::sequence).
+models::ModelInputs InputsOf(const data::PackedBatch& batch, models::SequenceShard sequence = {});
 
 }  // namespace loom::train

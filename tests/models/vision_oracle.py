@@ -43,7 +43,7 @@ from safetensors.torch import save_file
 from transformers.models.qwen2_vl.configuration_qwen2_vl import Qwen2VLVisionConfig
 from transformers.models.qwen2_vl.modeling_qwen2_vl import Qwen2VisionTransformerPretrainedModel
 
-LR, BETAS, EPS, WD, CLIP, STEPS = 1e-3, (0.9, 0.95), 1e-8, 0.1, 1.0, 10
+from oracle_common import adamw_losses, exit_on_logit_diff, mean_token_loss, shifted_labels
 GRID = [[1, 4, 6], [1, 2, 2], [2, 2, 4]]  # image, image, video (t = 2)
 
 
@@ -73,21 +73,9 @@ def make(out):
     for name, p in model.named_parameters():
         ref["grad." + name] = p.grad.detach().clone()
 
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": WD}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=LR, betas=BETAS, eps=EPS)
     target = torch.randn(out_t.shape, generator=g)
-    losses = []
-    for _ in range(STEPS):
-        opt.zero_grad()
-        loss = ((model(pixels, grid_thw=grid) - target) ** 2).mean()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
-        opt.step()
-        losses.append(loss.item())
     ref["train_target"] = target
-    ref["train_losses"] = torch.tensor(losses, dtype=torch.float64)
+    ref["train_losses"] = adamw_losses(model.parameters(), lambda: ((model(pixels, grid_thw=grid) - target) ** 2).mean())
     save_file({k: v.contiguous() for k, v in ref.items()}, f"{out}/ref.safetensors")
 
 
@@ -175,11 +163,7 @@ def vl_batch():
     length = len(row0)
     ids = torch.tensor([row0, row1 + [0] * (length - len(row1))])
     mask = torch.tensor([[1] * length, [1] * len(row1) + [0] * (length - len(row1))])
-    # Labels: the next token where both are real tokens (shifted by the caller's convention).
-    labels = torch.full_like(ids, -100)
-    labels[:, :-1] = ids[:, 1:]
-    labels[:, :-1][mask[:, 1:] == 0] = -100
-    labels[mask == 0] = -100
+    labels = shifted_labels(ids, mask)
     return dict(input_ids=ids, attention_mask=mask, labels=labels,
                 pixel_values=torch.randn(28, 96, generator=g), image_grid_thw=torch.tensor([[1, 4, 6], [1, 2, 2]]),
                 pixel_values_videos=torch.randn(16, 96, generator=g), video_grid_thw=torch.tensor([[2, 2, 4]]))
@@ -193,9 +177,7 @@ def vl_logits(model, b):
 
 def vl_loss(model, b):
     logits = vl_logits(model, b)
-    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), b["labels"].reshape(-1),
-                                           ignore_index=-100, reduction="sum")
-    return ce / (b["labels"] != -100).sum(), logits
+    return mean_token_loss(logits, b["labels"]), logits
 
 
 def make_vl(out):
@@ -230,19 +212,7 @@ def make_vl(out):
         lb = model(input_ids=doc_b, pixel_values=b["pixel_values"], image_grid_thw=b["image_grid_thw"]).logits
     ref.update(packed_input_ids=torch.cat([doc_a, doc_b], 1), packed_doc_ids=torch.tensor([[0] * 10 + [1] * 17]),
                packed_logits=torch.cat([la, lb], 1))
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": WD}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=LR, betas=BETAS, eps=EPS)
-    losses = []
-    for _ in range(STEPS):
-        opt.zero_grad()
-        step_loss, _ = vl_loss(model, b)
-        step_loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
-        opt.step()
-        losses.append(step_loss.item())
-    ref["train_losses"] = torch.tensor(losses, dtype=torch.float64)
+    ref["train_losses"] = adamw_losses(model.parameters(), lambda: vl_loss(model, b)[0])
     save_file({k: v.contiguous() for k, v in ref.items()}, f"{out}/ref.safetensors")
 
 
@@ -254,10 +224,7 @@ def check_vl(model_dir, expected_path):
                                                             attn_implementation="eager").eval()
     with torch.no_grad():
         logits = vl_logits(model, exp)
-    valid = exp["attention_mask"].bool()
-    diff = (logits - exp["logits"])[valid].abs().max().item()
-    print(f"transformers {transformers.__version__}: max-abs logit difference {diff:.3e}")
-    sys.exit(0 if diff <= 1e-4 else 1)
+    exit_on_logit_diff(logits, exp["logits"], exp["attention_mask"])
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@
 #include <stdexcept>
 
 #include <ATen/ATen.h>
+#include <torch/nn/utils/clip_grad.h>
+
+#include "sdk/train/optimizer.h"
 
 namespace loom::testing {
 
@@ -42,6 +45,8 @@ std::string OracleDir(const std::string& script, const std::string& what) {
   if (!in) throw std::runtime_error("no oracle script " + script);
   std::stringstream text;
   text << in.rdbuf() << OracleVersions();
+  // The helpers the oracles import are part of what they compute.
+  if (std::ifstream common{fs::path(script).parent_path() / "oracle_common.py"}) text << common.rdbuf();
   const std::string stem = fs::path(script).stem().string();
   const std::string key =
       stem + "-" + what + "-" + std::to_string(std::hash<std::string>{}(text.str()) % 1000000007);
@@ -69,6 +74,23 @@ OracleRef::OracleRef(const std::string& script, const std::string& what)
     : dir_(OracleDir(script, what)), ref_(models::SafetensorsFiles::Open(dir_ + "/ref.safetensors")) {}
 
 at::Tensor OracleRef::Get(const std::string& name) const { return ref_.Get(name).clone(); }
+
+std::vector<double> OracleAdamWLosses(const std::vector<at::Tensor>& params, const std::function<at::Tensor()>& loss,
+                                      int64_t steps) {
+  config::TrainConfig optim;
+  optim.lr = 1e-3, optim.beta1 = 0.9, optim.beta2 = 0.95, optim.eps = 1e-8, optim.weight_decay = 0.1;
+  auto opt = train::BuildAdamW(params, optim);
+  std::vector<double> losses;
+  for (int64_t step = 0; step < steps; ++step) {
+    opt->zero_grad();
+    auto l = loss();
+    l.backward();
+    torch::nn::utils::clip_grad_norm_(params, 1.0);
+    opt->step();
+    losses.push_back(l.item<double>());
+  }
+  return losses;
+}
 
 double MaxAbsDiff(const at::Tensor& a, const at::Tensor& b) {
   return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();

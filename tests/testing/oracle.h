@@ -3,7 +3,9 @@
 // weights and reference outputs as safetensors for a C++ parity test.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 
@@ -19,7 +21,8 @@ std::string OracleScript(const std::string& file_name);
 const std::string& OracleVersions();
 
 // Runs `script make WHAT DIR` once per script text, `what` and library
-// versions: results are cached under the build tree (LOOM_BINARY's
+// versions (and tests/models/oracle_common.py, which the scripts import):
+// results are cached under the build tree (LOOM_BINARY's
 // directory), keyed by a hash of the script and the venv's torch and
 // transformers versions, and published with an atomic rename so parallel
 // test processes share them. Returns DIR; throws with the oracle's log when
@@ -37,6 +40,12 @@ class OracleRef {
   std::string dir_;
   models::SafetensorsFiles ref_;
 };
+
+// The oracles' training loop: AdamW (lr 1e-3, betas 0.9 / 0.95, eps 1e-8,
+// weight decay 0.1 on parameters with dim >= 2), gradients clipped to norm
+// 1.0, `steps` steps of `loss()`; returns each step's loss before its update.
+std::vector<double> OracleAdamWLosses(const std::vector<at::Tensor>& params, const std::function<at::Tensor()>& loss,
+                                      int64_t steps);
 
 // max |a - b| in fp64, and that divided by max |want| (the parity bounds).
 double MaxAbsDiff(const at::Tensor& a, const at::Tensor& b);
