@@ -69,10 +69,14 @@ AudioEncoder::AudioEncoder(const AudioEncoderConfig& config, at::Device device)
   layer_norm = register_module("layer_norm", std::make_shared<LayerNorm>(d, 1e-5, device));
 }
 
-std::pair<at::Tensor, at::Tensor> AudioEncoder::OutputLengths(const at::Tensor& lengths) const {
+std::pair<at::Tensor, at::Tensor> AudioOutputLengths(const AudioEncoderConfig& config, const at::Tensor& lengths) {
   auto positions = at::floor_divide(lengths - 1, 2) + 1;
-  auto rows = config_.pools() ? at::floor_divide(positions - 2, 2) + 1 : positions;
+  auto rows = config.pools() ? at::floor_divide(positions - 2, 2) + 1 : positions;
   return {positions, rows};
+}
+
+std::pair<at::Tensor, at::Tensor> AudioEncoder::OutputLengths(const at::Tensor& lengths) const {
+  return AudioOutputLengths(config_, lengths);
 }
 
 at::Tensor AudioEncoder::forward(const at::Tensor& features, const at::Tensor& lengths) {

@@ -59,6 +59,11 @@ class AudioEncoderLayer : public Module {
   std::shared_ptr<Linear> fc1, fc2;
 };
 
+// Per clip of `lengths` frames (int64, any shape): positions after the
+// stride-2 conv, and output rows (after pooling for Qwen2-Audio, its
+// _get_feat_extract_output_lengths).
+std::pair<at::Tensor, at::Tensor> AudioOutputLengths(const AudioEncoderConfig& config, const at::Tensor& lengths);
+
 class AudioEncoder : public Module {
  public:
   explicit AudioEncoder(const AudioEncoderConfig& config, at::Device device = at::kCPU);

@@ -46,6 +46,7 @@ struct ComponentSpec {
   std::string name;         // e.g. "vision", "llm"; "model" for a one-component model
   std::string module_path;  // its subtree ("" = the whole model)
   PlanSpec spec;
+  std::string family;       // its registry model_type ("qwen2_vision", "qwen3", ...), for messages
 };
 
 // True when dotted `path` matches `pattern` (`*` = one segment); `|`

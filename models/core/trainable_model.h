@@ -68,7 +68,7 @@ class TrainableModel : public Module {
   virtual PlanSpec plan_spec() const = 0;
   // The components a plan may treat separately, in forward order (each its
   // own FSDP mesh, recompute, precision). Default: one, the whole model.
-  virtual std::vector<ComponentSpec> component_specs() const { return {{"model", "", plan_spec()}}; }
+  virtual std::vector<ComponentSpec> component_specs() const { return {{"model", "", plan_spec(), family()}}; }
   // Sum of token losses over labels (B, T) != -100; the model's forward runs
   // through this root module's CallWithHooks (executors hook the root there).
   virtual at::Tensor LossSum(const ModelInputs& in, const at::Tensor& labels, int64_t chunk_size) = 0;

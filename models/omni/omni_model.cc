@@ -107,9 +107,9 @@ PlanSpec OmniModel::SpecFor(const OmniConfig& config) {
 
 std::vector<ComponentSpec> OmniModel::component_specs() const {
   std::vector<ComponentSpec> out;
-  if (config_.HasVision()) out.push_back({"vision", "vision", VisionSpec(config_)});
-  if (config_.HasAudio()) out.push_back({"audio", "audio", AudioSpec(config_)});
-  out.push_back({"llm", "llm", LlmSpec(config_)});
+  if (config_.HasVision()) out.push_back({"vision", "vision", VisionSpec(config_), "qwen2_vision"});
+  if (config_.HasAudio()) out.push_back({"audio", "audio", AudioSpec(config_), config_.audio->model_type});
+  out.push_back({"llm", "llm", LlmSpec(config_), config_.llm.model_type});
   return out;
 }
 

@@ -69,9 +69,12 @@ nlohmann::json EstimateToJson(const MemoryEstimate& e) {
 
 int64_t LongestSeqLenWithin(int64_t budget, const models::LlmConfig& model, const ParallelState& state,
                             RecomputePolicy recompute, int64_t rows, int64_t layers_per_unit) {
-  const auto fits = [&](int64_t len) {
+  return LongestWithin([&](int64_t len) {
     return EstimateMemory(model, state, recompute, len, rows, layers_per_unit).total_bytes <= budget;
-  };
+  });
+}
+
+int64_t LongestWithin(c10::function_ref<bool(int64_t)> fits) {
   if (!fits(1)) return 0;
   int64_t lo = 1, hi = 2;  // fits(lo), and hi is the next candidate
   while (hi <= (int64_t{1} << 40) && fits(hi)) lo = hi, hi *= 2;

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <string>
 
+#include <c10/util/FunctionRef.h>
 #include <nlohmann/json.hpp>
 
 #include "models/llm/llm_config.h"
@@ -46,6 +47,10 @@ MemoryEstimate EstimateMemory(const models::LlmConfig& model, const ParallelStat
 // 2^40 tokens).
 int64_t LongestSeqLenWithin(int64_t budget_bytes, const models::LlmConfig& model, const ParallelState& state,
                             RecomputePolicy recompute, int64_t rows_per_rank, int64_t layers_per_unit = 1);
+
+// The largest length in [1, 2^40] with fits(length), for a `fits` that is
+// true up to some length and false after it; 0 when fits(1) is false.
+int64_t LongestWithin(c10::function_ref<bool(int64_t)> fits);
 
 // "80GiB", "512MiB", "1.5TB", "1000000" (bytes) -> bytes; anything else is a
 // ConfigError naming `key` and the accepted forms.

@@ -185,7 +185,9 @@ std::vector<PlanProblem> FindPlanProblems(const Plan& plan, const std::vector<mo
                                                       "declare fsdp_unit_pattern in its PlanSpec"));
     }
     if (c.recompute == RecomputePolicy::kSelective && spec.selective_recompute_pattern.empty()) {
-      add(c.Key("recompute"), ErrorWithFix(c.family + " offers no selective recompute", "use none or full"));
+      add(c.Key("recompute"), ErrorWithFix(c.Key("recompute") + " selective: component '" + c.name + "' (" + c.family +
+                                               ") offers no selective recompute",
+                                           "set " + c.Key("recompute") + " none or full"));
     }
     for (auto [dtype, field] : {std::pair{c.precision.params, "param_dtype"}, {c.precision.reduce, "reduce_dtype"}}) {
       if (dtype != at::kFloat && dtype != at::kBFloat16) {

@@ -59,6 +59,15 @@ void Walk(const YAML::Node& map, const std::string& prefix, const std::string& s
       Walk(value, name + ".", source, cfg);
       continue;
     }
+    std::string component;
+    if (!key && FindComponentKey(name, &component)) {
+      if (!value.IsScalar()) {
+        throw ConfigError(ErrorWithFix("'" + name + "' expects a single value (" + where + ")",
+                                       "write e.g. `recompute: full` under components.<name>.parallel"));
+      }
+      SetComponentKey(name, *cfg, value.Scalar(), where);
+      continue;
+    }
     if (!key) ThrowUnknown(name, where);
     if (value.IsSequence() && key->type() == KeyType::kIntList) {
       std::string joined;
@@ -119,7 +128,9 @@ std::vector<Token> Tokenize(const std::vector<std::string>& tokens) {
       out.push_back({body.substr(0, eq), body.substr(eq + 1), t});
       continue;
     }
+    std::string component;
     const ConfigKey* key = FindKey(body);
+    if (!key) key = FindComponentKey(body, &component);
     const bool next_is_value = i + 1 < tokens.size() && !IsKeyToken(tokens[i + 1]);
     if (key && key->type() == KeyType::kBool && !next_is_value) {
       out.push_back({body, "true", t});
@@ -205,6 +216,11 @@ void ApplyOverrides(LoomConfig* cfg, const std::vector<std::string>& overrides) 
                                      "write overrides as --section.key value"));
     }
     const std::string where = "override " + token.text;
+    std::string component;
+    if (FindComponentKey(token.key, &component)) {
+      SetComponentKey(token.key, *cfg, token.value, where);
+      continue;
+    }
     const ConfigKey* key = FindKey(token.key);
     if (!key) ThrowUnknown(token.key, "override '--" + token.key + "'");
     SetFromString(*key, *cfg, token.value, where);
@@ -261,6 +277,16 @@ std::string ToYaml(const LoomConfig& cfg) {
     }
     out << YAML::EndMap;
   }
+  if (!cfg.components.empty()) {  // components.<name>.parallel.<key>, canonical strings
+    out << YAML::Key << "components" << YAML::Value << YAML::BeginMap;
+    for (const auto& [name, keys] : cfg.components) {
+      out << YAML::Key << name << YAML::Value << YAML::BeginMap << YAML::Key << "parallel" << YAML::Value
+          << YAML::BeginMap;
+      for (const auto& [leaf, value] : keys) out << YAML::Key << leaf << YAML::Value << value;
+      out << YAML::EndMap << YAML::EndMap;
+    }
+    out << YAML::EndMap;
+  }
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }
@@ -271,6 +297,14 @@ nlohmann::json ToJson(const LoomConfig& cfg) {
     const FieldRef field = key.bind(const_cast<LoomConfig&>(cfg));
     nlohmann::json& slot = j[key.section()][key.leaf()];
     std::visit([&](auto* p) { slot = *p; }, field);
+  }
+  for (const auto& [name, keys] : cfg.components) {  // native types, via the parallel.* rows
+    for (const auto& [leaf, value] : keys) {
+      LoomConfig scratch;
+      const ConfigKey& key = *FindKey("parallel." + leaf);
+      SetFromString(key, scratch, value, "components." + name);
+      std::visit([&](auto* p) { j["components"][name]["parallel"][leaf] = *p; }, key.bind(scratch));
+    }
   }
   return j;
 }

@@ -108,6 +108,42 @@ const ConfigKey* FindKey(const std::string& name) {
   return nullptr;
 }
 
+const ConfigKey* FindComponentKey(const std::string& name, std::string* component) {
+  const std::string prefix = "components.";
+  if (name.rfind(prefix, 0) != 0) return nullptr;
+  const size_t dot = name.find('.', prefix.size());
+  const std::string inner = dot == std::string::npos ? "" : name.substr(dot + 1);
+  const std::string example = "components.vision.parallel.recompute";
+  if (dot == std::string::npos || dot == prefix.size() || inner.rfind("parallel.", 0) != 0) {
+    throw ConfigError(ErrorWithFix("'" + name + "' is not a component key",
+                                   "write components.<component>.parallel.<key>, e.g. " + example));
+  }
+  const ConfigKey* key = FindKey(inner);
+  if (!key) {
+    throw ConfigError(ErrorWithFix("'" + name + "': " + inner + " is not a parallel key",
+                                   "did you mean '" + name.substr(0, dot + 1) + NearestKey(inner) + "'?"));
+  }
+  *component = name.substr(prefix.size(), dot - prefix.size());
+  return key;
+}
+
+void SetComponentKey(const std::string& name, LoomConfig& cfg, const std::string& text, const std::string& where) {
+  std::string component;
+  const ConfigKey* key = FindComponentKey(name, &component);
+  if (!key) throw ConfigError(ErrorWithFix("'" + name + "' is not a component key", "see docs/config.md"));
+  LoomConfig scratch;
+  try {
+    SetFromString(*key, scratch, text, where);
+  } catch (const ConfigError& e) {  // name the component key, not the parallel.* row it borrows
+    std::string message = e.what();
+    for (size_t at = message.find(key->name); at != std::string::npos; at = message.find(key->name, at + name.size())) {
+      message.replace(at, std::string(key->name).size(), name);
+    }
+    throw ConfigError(message);
+  }
+  cfg.components[component][key->leaf()] = FormatValue(*key, scratch);
+}
+
 size_t EditDistance(const std::string& a, const std::string& b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
   for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
@@ -224,6 +260,15 @@ std::string ConfigDocMarkdown() {
       "key (and, for unknown keys, the nearest valid one). Booleans accept\n"
       "true/false, yes/no, on/off, 1/0. `loom config CONFIG --print` shows the\n"
       "resolved config.\n";
+  out +=
+      "\nA model of several components (an omni model's `vision`, `audio` and\n"
+      "`llm`) takes a plan per component: `components.<name>.parallel.<key>`\n"
+      "sets any `parallel.*` key below for that component alone, e.g.\n"
+      "`components.vision.parallel.recompute: full`. Unset, the foundation\n"
+      "(`llm`) takes `parallel.*`; a component that cannot split sequences\n"
+      "(the encoders) takes `parallel.*` too, except its mesh: `sp` 1, `ep` 1\n"
+      "and `dp_shard` -1 (it shards over what `dp_replicate` leaves of the\n"
+      "world). `loom plan CONFIG` shows what each component gets.\n";
   for (const auto& section : ConfigSections()) {
     out += "\n## " + section + "\n\n";
     out += "| key | type | default | allowed | meaning |\n";

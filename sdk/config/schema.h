@@ -91,6 +91,16 @@ void SetFromString(const ConfigKey& key, LoomConfig& cfg, const std::string& tex
 // shortest %g form that round-trips).
 std::string FormatValue(const ConfigKey& key, const LoomConfig& cfg);
 
+// Per-component parallel keys, `components.<name>.parallel.<leaf>` (leaf:
+// any parallel.* key). The row of parallel.<leaf> and *component, or
+// nullptr (and *component untouched) when `name` is not of that form.
+// Throws ConfigError when it is of that form but <leaf> is no parallel key.
+const ConfigKey* FindComponentKey(const std::string& name, std::string* component);
+
+// Checks `text` against the parallel.<leaf> row (as SetFromString) and
+// stores its canonical form in cfg.components[component][leaf].
+void SetComponentKey(const std::string& name, LoomConfig& cfg, const std::string& text, const std::string& where);
+
 // docs/config.md: every key with its type, default, allowed values and doc.
 // `loom config --doc` prints this; a test checks docs/config.md equals it.
 std::string ConfigDocMarkdown();

@@ -45,6 +45,10 @@ std::vector<ConfigKey> BuildSchema() {
        "architecture below with random init. With a path, config.json decides the architecture: a "
        "model.* key set to a different value is an error (router_aux_loss_coef and "
        "output_router_logits, when set, override it)", {}, {}},
+      {LOOM_KEY(model, config),
+       "A config.json to build with HF's random init (train.seed) instead of model.path's weights: any "
+       "registry family, e.g. an omni composition (loom_omni, qwen2_vl, qwen2_audio); empty = model.path "
+       "or the architecture below", {}, {}},
       {"model.family", [](LoomConfig& c) -> FieldRef { return &c.model.arch.model_type; }, "Architecture family", FamilyChoices(), {}},
       {LOOM_ARCH_KEY(vocab_size), "Vocabulary size (embedding rows)", {}, AtLeast(1)},
       {LOOM_ARCH_KEY(hidden_size), "Width of the residual stream", {}, AtLeast(1)},
@@ -83,6 +87,10 @@ std::vector<ConfigKey> BuildSchema() {
       {LOOM_KEY(data, tokenizer), "Path to tokenizer.json (for generation and samples)", {}, {}},
       {LOOM_KEY(data, seq_len), "Positions per packed row", {}, AtLeast(1)},
       {LOOM_KEY(data, micro_batch_size), "Rows per micro-batch (per rank)", {}, AtLeast(1)},
+      {LOOM_KEY(data, synthetic_media),
+       "Omni models: give packed rows synthetic images and audio clips (random pixels and log-mel "
+       "features behind real placeholder tokens, a function of each row's tokens) until multimodal "
+       "datasets land", {}, {}},
       // --- train -------------------------------------------------------------
       {LOOM_KEY(train, steps), "Optimizer steps to run", {}, AtLeast(1)},
       {LOOM_KEY(train, lr), "Peak learning rate (reached after warmup)", {}, AtLeast(0)},

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -13,7 +14,10 @@ namespace loom::config {
 
 struct ModelConfig {
   // Either a Hugging Face model directory (config.json + *.safetensors) ...
-  std::string path;  // "" = build `arch` with random init
+  std::string path;  // "" = build `arch` (or `config`) with random init
+  // ... or a config.json to build with HF's random init (any registry
+  // family: an LLM, or an omni composition such as loom_omni).
+  std::string config;
   // ... or the architecture given here. The keys are LlmConfig's fields (HF
   // config.json names; model.family is arch.model_type), declared once in
   // models/llm/llm_config.h.
@@ -26,6 +30,9 @@ struct DataConfig {
   std::string tokenizer;       // path to tokenizer.json (for generate/samples)
   int64_t seq_len = 256;       // positions per packed row
   int64_t micro_batch_size = 4;  // rows per micro-batch
+  // Omni models: give packed rows synthetic images and audio clips (random
+  // pixels / log-mel features behind real placeholder tokens; sdk/data/synthetic_media.h).
+  bool synthetic_media = false;
 };
 
 struct TrainConfig {
@@ -70,12 +77,18 @@ struct ParallelConfig {
   bool cpu_offload = false;           // FSDP: shards, grads, optimizer state on the CPU
 };
 
+// components.<name>.parallel.<key>: a parallel.* key for one component of
+// the model (an omni model's vision, audio, llm), as its canonical string
+// (checked against the parallel.<key> row when set). Component -> key -> value.
+using ComponentOverrides = std::map<std::string, std::map<std::string, std::string>>;
+
 struct LoomConfig {
   ModelConfig model;
   DataConfig data;
   TrainConfig train;
   RunConfig run;
   ParallelConfig parallel;
+  ComponentOverrides components;
 };
 
 }  // namespace loom::config

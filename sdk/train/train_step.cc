@@ -5,6 +5,7 @@
 #include <torch/nn/utils/clip_grad.h>
 
 #include "ops/base/error.h"
+#include "ops/base/sequence_shard.h"
 #include "parallel/expert/expert_dispatcher.h"
 
 namespace loom::train {
@@ -35,6 +36,14 @@ class AutocastGuard {
 
 double SumOverDataRanks(const StepOptions& o, double v) {
   return o.sum_over_data_ranks ? o.sum_over_data_ranks(v) : v;
+}
+
+// Non-padding positions this rank computes: under SP a model that slices
+// itself is given whole rows, of which it computes one shard.
+int64_t TokensOnThisRank(const data::PackedBatch& b, models::SequenceShard sequence) {
+  if (!b.doc_ids.defined()) return b.input_ids.numel() / sequence.size;
+  const auto docs = sequence.size > 1 ? ops::ShardSequence(b.doc_ids, 1, sequence.rank, sequence.size, -1) : b.doc_ids;
+  return (docs >= 0).sum().item<int64_t>();
 }
 
 }  // namespace
@@ -101,10 +110,13 @@ StepStats TrainStep(models::TrainableModel& model, torch::optim::Optimizer& opti
         for (int64_t e = 0; e < counts.size(1); ++e) stats.expert_tokens[l][e] += counts[l][e].item<int64_t>();
       }
     }
-    stats.tokens += b.doc_ids.defined() ? (b.doc_ids >= 0).sum().item<int64_t>() : b.input_ids.numel();
+    stats.tokens += TokensOnThisRank(b, o.sequence);
   }
   if (router) router->set_grad_scale(1.0);
-  stats.loss = sum(loss_sum) / static_cast<double>(stats.label_tokens) + aux_weighted;
+  const double text = sum(loss_sum) / static_cast<double>(stats.label_tokens);
+  stats.loss = text + aux_weighted;
+  stats.loss_terms = {{"text", text}};
+  if (router && router->has_aux()) stats.loss_terms.emplace_back("router_aux", aux_weighted);
   if (o.finish_gradients) o.finish_gradients();
   if (o.clip_grad_norm) {
     stats.grad_norm = o.clip_grad_norm(o.grad_clip);

@@ -16,6 +16,8 @@
 #pragma once
 
 #include <functional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/optim/optimizer.h>
@@ -54,7 +56,11 @@ struct StepStats {
   double loss = 0;         // mean token loss of the step
   double grad_norm = 0;    // global gradient norm before clipping
   int64_t label_tokens = 0;
-  int64_t tokens = 0;      // non-padding input tokens
+  int64_t tokens = 0;      // non-padding input tokens this rank computed (its SP shard)
+  // The loss by term, summing to `loss`: "text" (mean token loss over the
+  // step's label tokens), and "router_aux" (coef x aux loss, MoE models).
+  // A component that adds a loss of its own (an image decoder) adds its term.
+  std::vector<std::pair<std::string, double>> loss_terms;
   // MoE models only (empty / 0 otherwise):
   double aux_loss = 0;     // unweighted aux loss, mean over micro-batches (loss includes coef x this)
   std::vector<std::vector<int64_t>> expert_tokens;  // [sparse layer][expert] assignments, summed over micro-batches

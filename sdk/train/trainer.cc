@@ -11,12 +11,16 @@
 
 #include "models/llm/decoder_lm.h"
 #include "models/llm/weight_sources.h"
+#include "models/omni/omni_model.h"
 #include "ops/base/error.h"
+#include "parallel/fsdp/component_fsdp.h"
 #include "parallel/plan/apply_plan.h"
 #include "sdk/config/load_config.h"
 #include "sdk/data/packing.h"
+#include "sdk/data/synthetic_media.h"
 #include "sdk/data/token_dataset.h"
 #include "sdk/metrics/memory.h"
+#include "sdk/train/model_build.h"
 #include "sdk/train/model_config.h"
 #include "sdk/train/optimizer.h"
 #include "sdk/train/plan_config.h"
@@ -34,9 +38,13 @@ struct Trainer::Impl {
   comm::CommunicatorPtr world;
   bool leader = true;
   parallel::Plan plan;
-  std::shared_ptr<models::DecoderLM> model;
+  std::shared_ptr<models::TrainableModel> model;
+  const models::DecoderLM* llm = nullptr;     // the foundation (the model itself for an LLM)
+  const models::OmniModel* omni = nullptr;    // null unless an omni model
   std::unique_ptr<models::ParameterSource> source;
-  parallel::AppliedPlan applied;
+  std::vector<parallel::AppliedPlan> applied;  // one per plan component
+  size_t foundation = 0;                       // the component whose groups the data follows
+  std::unique_ptr<parallel::ComponentFsdp> fsdp;  // null in one process
   std::unique_ptr<data::TokenDataset> train_data, eval_data;
   std::unique_ptr<data::PackedLoader> loader;
   std::vector<data::PackedBatch> eval_batches;
@@ -44,31 +52,30 @@ struct Trainer::Impl {
   StepOptions step_options;
   std::shared_ptr<metrics::RunStore> store;
 
-  bool distributed() const { return applied.distributed(); }
+  bool distributed() const { return fsdp != nullptr; }
+  const parallel::ProcessGroups& groups() const { return applied[foundation].groups; }
   // Every rank holds distinct tokens (data ranks x sequence slices).
-  double Sum(double v) const { return distributed() ? comm::AllReduceSum(*applied.groups.world, v) : v; }
-  data::PackedBatch Slice(const data::PackedBatch& b) const {
-    return distributed() ? SliceSequence(b, applied.groups.sp->rank(), applied.groups.sp->size()) : b;
+  double Sum(double v) const { return distributed() ? comm::AllReduceSum(*world, v) : v; }
+  // A loader batch as the model takes it: omni media and positions, then
+  // this rank's sequence slice.
+  data::PackedBatch Prepare(data::PackedBatch b) const {
+    if (omni && omni->vision) b.position_ids = at::Tensor();  // M-RoPE positions come from the grids
+    if (omni && cfg.data.synthetic_media) data::AddSyntheticMedia(&b, omni->config(), static_cast<uint64_t>(cfg.train.seed));
+    return distributed() ? SliceForModel(*model, b, groups().sp->rank(), groups().sp->size()) : b;
   }
-  const parallel::ComponentPlan& component() const { return plan.Component("model"); }
+  const parallel::ComponentPlan& component() const { return plan.components[foundation]; }
+  // Unit shards of every component, named "<component>/<unit>" when there are several.
+  std::vector<std::pair<std::string, at::Tensor>> Shards() const {
+    std::vector<std::pair<std::string, at::Tensor>> out;
+    for (size_t i = 0; i < applied.size(); ++i) {
+      const std::string prefix = applied.size() > 1 ? plan.components[i].name + "/" : "";
+      for (const auto& u : applied[i].fsdp->Units()) out.emplace_back(prefix + u.name, u.shard);
+    }
+    return out;
+  }
 };
 
 namespace {
-
-// The model and where its values come from: model.path's safetensors, or
-// HF's random init seeded with train.seed. Distributed, it is built on the
-// meta device and never materialised (each rank fills only its shards).
-void BuildModel(Trainer::Impl& t, bool sharded) {
-  const auto config = ModelConfigOf(t.cfg.model);
-  t.model = std::make_shared<models::DecoderLM>(config, sharded ? at::Device(at::kMeta) : at::Device(at::kCPU));
-  if (!t.cfg.model.path.empty()) {
-    t.source = std::make_unique<models::HfWeightsSource>(t.cfg.model.path, models::ShapesOf(*t.model),
-                                                         config.tie_word_embeddings);
-  } else {
-    t.source = std::make_unique<models::HfInitSource>(config.initializer_range, static_cast<uint64_t>(t.cfg.train.seed));
-  }
-  if (!sharded) models::FillParameters(*t.model, *t.source);
-}
 
 // How the model was built, for the log and the run store. Collective when
 // distributed: the checkpoint bytes every rank read are summed.
@@ -89,21 +96,36 @@ std::string DescribeBuild(const Trainer::Impl& t) {
   return os.str();
 }
 
-std::string DescribeRun(const Trainer::Impl& t, int64_t run_id) {
-  const auto& c = t.component();
-  const auto& mc = t.model->config();
-  const int data_world = t.distributed() ? t.applied.groups.dp->size() : 1;
+// One component's layout, e.g. "vision: FSDP over 4 ranks, recompute full".
+std::string DescribeComponent(const Trainer::Impl& t, size_t i) {
+  const auto& c = t.plan.components[i];
+  const auto& g = t.applied[i].groups;
   std::ostringstream os;
-  os << "loom train: run " << run_id << " '" << t.cfg.run.name << "': " << t.cfg.model.arch.model_type << " with "
-     << mc.NumParameters() << " parameters, " << t.train_data->info().n_tokens << " training tokens, "
-     << t.cfg.train.steps << " steps of " << t.cfg.train.grad_accum << " x " << t.cfg.data.micro_batch_size << " x "
-     << t.cfg.data.seq_len << " tokens per data rank (" << data_world << "), "
-     << (t.distributed() ? "FSDP over " + std::to_string(t.applied.groups.fsdp->size()) + " ranks" : "one process");
+  if (t.plan.components.size() > 1) os << c.name << ": ";
+  if (!t.distributed()) {
+    os << "one process";
+  } else {
+    os << "FSDP over " << g.fsdp->size() << " ranks";
+    if (c.mesh.dp_replicate > 1) os << " x " << c.mesh.dp_replicate << " replicas (HSDP)";
+  }
   if (t.distributed() && c.mesh.sp > 1) os << ", Ulysses SP " << c.mesh.sp << " (" << c.sp_mode << ")";
-  if (t.distributed() && c.mesh.ep > 1) {
-    os << ", EP " << c.mesh.ep << " (" << mc.num_experts / c.mesh.ep << " experts per rank"
+  if (t.distributed() && c.mesh.ep > 1 && t.llm) {
+    os << ", EP " << c.mesh.ep << " (" << t.llm->config().num_experts / c.mesh.ep << " experts per rank"
        << (c.ep_overlap_chunks > 1 ? ", overlapped x" + std::to_string(c.ep_overlap_chunks) : "") << ")";
   }
+  if (c.recompute != parallel::RecomputePolicy::kNone) os << ", recompute " << parallel::RecomputeName(c.recompute);
+  return os.str();
+}
+
+std::string DescribeRun(const Trainer::Impl& t, int64_t run_id) {
+  const int data_world = t.distributed() ? t.groups().dp->size() : 1;
+  std::ostringstream os;
+  os << "loom train: run " << run_id << " '" << t.cfg.run.name << "': " << t.model->family() << " with "
+     << t.model->NumParameters() << " parameters, " << t.train_data->info().n_tokens << " training tokens"
+     << (t.omni && t.cfg.data.synthetic_media ? " (with synthetic media)" : "") << ", " << t.cfg.train.steps
+     << " steps of " << t.cfg.train.grad_accum << " x " << t.cfg.data.micro_batch_size << " x " << t.cfg.data.seq_len
+     << " tokens per data rank (" << data_world << "), ";
+  for (size_t i = 0; i < t.plan.components.size(); ++i) os << (i ? "; " : "") << DescribeComponent(t, i);
   os << "; run store " << t.cfg.run.db;
   return os.str();
 }
@@ -120,23 +142,44 @@ std::unique_ptr<Trainer> Trainer::Create(const config::LoomConfig& cfg, const co
   t->leader = !world || world->rank() == 0;
   const int64_t world_size = world ? world->size() : 1;
   // The plan first: every problem of the config's layout before any work.
-  const auto model_config = ModelConfigOf(cfg.model);
-  model_config.Validate(cfg.model.path.empty() ? "model.*" : cfg.model.path + "/config.json");
-  t->plan = PlanFromConfig(cfg, world_size);
-  ValidatePlanFor(t->plan, model_config);
+  BuiltModel built = BuildModel(cfg, world_size > 1 ? at::Device(at::kMeta) : at::Device(at::kCPU));
+  const auto specs = built.model->component_specs();
+  t->plan = PlanFromConfig(cfg, world_size, specs);
+  ValidatePlanFor(t->plan, specs);
+  if (cfg.data.synthetic_media && !models::IsOmniModelType(built.model->family())) {
+    throw ConfigError(ErrorWithFix("data.synthetic_media is set but " + built.model->family() + " has no encoders",
+                                   "unset data.synthetic_media, or train an omni model (model.config or model.path)"));
+  }
 
   torch::manual_seed(static_cast<uint64_t>(cfg.train.seed));
-  BuildModel(*t, world_size > 1);
+  t->model = built.model;
+  t->source = std::move(built.source);
+  t->llm = FoundationOf(*t->model);
+  t->omni = dynamic_cast<const models::OmniModel*>(t->model.get());
   t->train_data = std::make_unique<data::TokenDataset>(data::TokenDataset::Open(cfg.data.train));
-  if (t->train_data->info().vocab_size > t->model->config().vocab_size) {
+  const int64_t vocab = t->llm ? t->llm->config().vocab_size : 0;
+  if (t->llm && t->train_data->info().vocab_size > vocab) {
     throw ConfigError(ErrorWithFix("dataset " + cfg.data.train + " has vocab size " +
                                        std::to_string(t->train_data->info().vocab_size) + " > the model's " +
-                                       std::to_string(t->model->config().vocab_size),
+                                       std::to_string(vocab),
                                    "set model.vocab_size to at least the tokenizer's vocab size"));
   }
-  t->applied = parallel::ApplyPlan(t->model, t->plan, t->component(), world, t->source.get());
-  const int data_rank = t->distributed() ? t->applied.groups.dp->rank() : 0;
-  const int data_world = t->distributed() ? t->applied.groups.dp->size() : 1;
+  // One ApplyPlan per component, in forward (= registration) order: a
+  // sharded build fills parameters in the model's order, as its source expects.
+  for (const auto& c : t->plan.components) t->applied.push_back(parallel::ApplyPlan(t->model, t->plan, c, world, t->source.get()));
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (!IsEncoder(specs[i], specs.size())) {
+      t->foundation = i;
+      break;
+    }
+  }
+  if (t->applied.front().distributed()) {
+    std::vector<parallel::FsdpModel*> parts;
+    for (auto& a : t->applied) parts.push_back(a.fsdp.get());
+    t->fsdp = std::make_unique<parallel::ComponentFsdp>(parts);
+  }
+  const int data_rank = t->distributed() ? t->groups().dp->rank() : 0;
+  const int data_world = t->distributed() ? t->groups().dp->size() : 1;
   t->loader = std::make_unique<data::PackedLoader>(*t->train_data, cfg.data.seq_len, cfg.data.micro_batch_size,
                                                    static_cast<uint64_t>(cfg.train.seed), data_rank, data_world);
   if (!cfg.data.eval.empty() && cfg.train.eval_every > 0) {
@@ -144,13 +187,16 @@ std::unique_ptr<Trainer> Trainer::Create(const config::LoomConfig& cfg, const co
     data::PackedLoader eval_loader(*t->eval_data, cfg.data.seq_len, cfg.data.micro_batch_size, 0, data_rank,
                                    data_world, 1);
     for (int64_t i = 0; i < cfg.train.eval_batches && !eval_loader.done(); ++i) {
-      t->eval_batches.push_back(t->Slice(eval_loader.Next()));
+      t->eval_batches.push_back(t->Prepare(eval_loader.Next()));
     }
   }
-  auto& fsdp = t->applied.fsdp;
+  auto& fsdp = t->fsdp;
   t->optimizer = fsdp ? BuildAdamW(fsdp->ShardParameters(true), fsdp->ShardParameters(false), cfg.train)
                       : BuildAdamW(t->model->parameters(), cfg.train);
-  if (fsdp) UseFsdp(&t->step_options, fsdp.get(), t->applied.groups.world);
+  if (fsdp) {
+    UseFsdp(&t->step_options, fsdp.get(), t->world);
+    if (t->model->SlicesSequenceItself()) t->step_options.sequence = {t->groups().sp->rank(), t->groups().sp->size()};
+  }
   t->step_options.grad_clip = cfg.train.grad_clip;
   t->step_options.loss_chunk_size = cfg.train.loss_chunk_size;
   t->step_options.bf16 = t->component().precision.compute == at::kBFloat16;
@@ -234,7 +280,7 @@ bool Trainer::Step() {
     SetLearningRate(*t.optimizer, lr);
     const auto t0 = Clock::now();
     std::vector<data::PackedBatch> micro;
-    for (int64_t i = 0; i < cfg.train.grad_accum; ++i) micro.push_back(t.Slice(t.loader->Next()));
+    for (int64_t i = 0; i < cfg.train.grad_accum; ++i) micro.push_back(t.Prepare(t.loader->Next()));
     const StepStats stats = TrainStep(*t.model, *t.optimizer, micro, t.step_options);
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     metrics::StepMetrics m;
@@ -245,11 +291,14 @@ bool Trainer::Step() {
     m.step_time_s = seconds;
     m.tokens_per_s = t.Sum(static_cast<double>(stats.tokens)) / seconds;
     m.peak_mem_bytes = metrics::PeakRssBytes();
+    if (stats.loss_terms.size() > 1 || t.plan.components.size() > 1) {  // each term on its own
+      for (const auto& [term, value] : stats.loss_terms) m.extra["loss_terms"][term] = value;
+    }
     if (!stats.expert_tokens.empty()) {  // MoE: aux loss and assignments per decoder layer and expert
       m.extra["aux_loss"] = stats.aux_loss;
       auto& tokens = m.extra["expert_tokens"];
       for (size_t i = 0; i < stats.expert_tokens.size(); ++i) {
-        tokens[std::to_string(t.model->sparse_layers()[i])] = stats.expert_tokens[i];
+        tokens[std::to_string(t.llm->sparse_layers()[i])] = stats.expert_tokens[i];
       }
     }
     if (!t.eval_batches.empty() && ((step_ + 1) % cfg.train.eval_every == 0 || step_ + 1 == cfg.train.steps)) {
@@ -285,7 +334,12 @@ std::string Trainer::Export() {
   const auto& cfg = t.cfg;
   result_.model_dir = (fs::path(cfg.run.dir) / cfg.run.name / "final").string();
   // Collective when distributed; only rank 0 (which writes) keeps the full state.
-  auto state = t.distributed() ? t.applied.fsdp->GatherFullState(/*rank0_only=*/true) : t.model->StateForExport();
+  std::vector<std::pair<std::string, at::Tensor>> state;
+  if (t.distributed()) {
+    state = t.fsdp->GatherFullState(/*rank0_only=*/true);
+  } else {
+    for (const auto& p : t.model->named_parameters()) state.emplace_back(p.key(), p.value().detach());
+  }
   if (t.leader) {
     t.model->SaveExport(std::move(state), result_.model_dir);
     if (!cfg.data.tokenizer.empty() && fs::exists(cfg.data.tokenizer)) {
@@ -315,7 +369,7 @@ TrainerState Trainer::State() const {
   s.data_position = t.loader->position();
   s.rng = at::detail::getDefaultCPUGenerator().get_state();
   if (t.distributed()) {
-    for (const auto& u : t.applied.fsdp->Units()) s.model.emplace_back(u.name, u.shard.detach().clone());
+    for (const auto& [name, shard] : t.Shards()) s.model.emplace_back(name, shard.detach().clone());
   } else {
     for (const auto& p : t.model->named_parameters()) s.model.emplace_back(p.key(), p.value().detach().clone());
   }
@@ -340,7 +394,7 @@ void Trainer::Restore(const TrainerState& s) {
   torch::NoGradGuard no_grad;
   std::vector<at::Tensor> targets;
   if (t.distributed()) {
-    for (const auto& u : t.applied.fsdp->Units()) targets.push_back(u.shard);
+    for (const auto& [name, shard] : t.Shards()) targets.push_back(shard);
   } else {
     for (const auto& p : t.model->parameters()) targets.push_back(p);
   }

@@ -155,6 +155,12 @@ TEST(MoeTrainStepTest, TheSameMicroBatchTwiceEqualsItOnce) {
     EXPECT_NEAR(s1.loss, s2.loss, 1e-6 * s1.loss);
     EXPECT_NEAR(s1.aux_loss, s2.aux_loss, 1e-9);
     EXPECT_GT(s1.aux_loss, 1.0);
+    // The loss by term: text + coef x aux, summing to the loss.
+    ASSERT_EQ(s1.loss_terms.size(), 2u);
+    EXPECT_EQ(s1.loss_terms[0].first, "text");
+    EXPECT_EQ(s1.loss_terms[1].first, "router_aux");
+    EXPECT_NEAR(s1.loss_terms[1].second, 0.1 * s1.aux_loss, 1e-12);
+    EXPECT_NEAR(s1.loss_terms[0].second + s1.loss_terms[1].second, s1.loss, 1e-12);
     EXPECT_NEAR(s1.grad_norm, s2.grad_norm, 1e-5 * s1.grad_norm);
     ASSERT_EQ(s1.expert_tokens.size(), 2u);
     for (size_t l = 0; l < 2; ++l) {
@@ -301,6 +307,9 @@ TEST(MoeTrainTest, ASkewedRouterStillTrainsAndTheSkewIsRecorded) {
   const auto& first = steps.front().extra;
   ASSERT_TRUE(first.contains("aux_loss")) << first.dump();
   ASSERT_TRUE(first.contains("expert_tokens")) << first.dump();
+  ASSERT_TRUE(first.contains("loss_terms")) << first.dump();
+  EXPECT_NEAR(first["loss_terms"]["text"].get<double>() + first["loss_terms"]["router_aux"].get<double>(),
+              steps.front().loss, 1e-9 * steps.front().loss);
   // Layers 0 and 2 are sparse; 2 rows x 32 tokens x top-2 = 128 assignments each.
   for (const char* layer : {"0", "2"}) {
     const auto counts = first["expert_tokens"][layer].get<std::vector<int64_t>>();

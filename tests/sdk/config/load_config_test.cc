@@ -264,3 +264,47 @@ TEST(SampleConfigs, TinyQwen3Loads) {
 
 }  // namespace
 }  // namespace loom::config
+
+namespace loom::config {
+namespace {
+
+// components.<name>.parallel.<key>: YAML and overrides, checked against the
+// parallel.<key> row, canonical, printed and read back, and named in errors.
+TEST_F(ConfigFileTest, ComponentKeysLoadPrintAndRoundTrip) {
+  const std::string path = Write(
+      "parallel: {sp: 2}\n"
+      "components:\n  vision:\n    parallel:\n      recompute: full\n      dp_replicate: 1\n"
+      "  llm: {parallel: {cpu_offload: yes}}\n");
+  const LoomConfig cfg = LoadConfig(path, {"--components.audio.parallel.dp_shard", "4",
+                                           "--components.vision.parallel.recompute=selective"});
+  EXPECT_EQ(cfg.parallel.sp, 2);
+  EXPECT_EQ(cfg.components.at("vision").at("recompute"), "selective") << "the override wins over the file";
+  EXPECT_EQ(cfg.components.at("vision").at("dp_replicate"), "1");
+  EXPECT_EQ(cfg.components.at("llm").at("cpu_offload"), "true") << "stored canonical";
+  EXPECT_EQ(cfg.components.at("audio").at("dp_shard"), "4");
+  const LoomConfig back = LoadConfig(Write(ToYaml(cfg), "back.yaml"));
+  EXPECT_EQ(back.components, cfg.components);
+  const auto j = ToJson(cfg);
+  EXPECT_EQ(j["components"]["audio"]["parallel"]["dp_shard"], 4) << j.dump();
+  EXPECT_EQ(j["components"]["llm"]["parallel"]["cpu_offload"], true) << j.dump();
+  EXPECT_FALSE(ToJson(LoomConfig{}).contains("components"));
+  // A bare bool override means true, as for parallel.* keys.
+  EXPECT_EQ(LoadConfig("", {"--components.vision.parallel.cpu_offload"}).components.at("vision").at("cpu_offload"),
+            "true");
+}
+
+TEST(LoadConfig, ComponentKeyErrorsNameTheKeyAndTheFix) {
+  std::string e = ErrorOf([] { LoadConfig("", {"--components.vision.parallel.recompute", "most"}); });
+  EXPECT_NE(e.find("components.vision.parallel.recompute"), std::string::npos) << e;
+  EXPECT_NE(e.find("none, full, selective"), std::string::npos) << e;
+  EXPECT_EQ(e.find("'parallel.recompute'"), std::string::npos) << "names the component key: " << e;
+  e = ErrorOf([] { LoadConfig("", {"--components.vision.parallel.recompte", "full"}); });
+  EXPECT_NE(e.find("did you mean 'components.vision.parallel.recompute'"), std::string::npos) << e;
+  e = ErrorOf([] { LoadConfig("", {"--components.vision.recompute", "full"}); });
+  EXPECT_NE(e.find("write components.<component>.parallel.<key>"), std::string::npos) << e;
+  e = ErrorOf([] { LoadConfig("", {"--components.vision.parallel.dp_shard", "0"}); });
+  EXPECT_NE(e.find("components.vision.parallel.dp_shard"), std::string::npos) << e;
+}
+
+}  // namespace
+}  // namespace loom::config

@@ -56,7 +56,7 @@ std::string OtherValue(const config::ConfigKey& key, const config::LoomConfig& f
 
 bool IsArchitectureKey(const config::ConfigKey& key) {
   const std::string leaf = key.leaf();
-  return key.section() == "model" && leaf != "path" && leaf != "router_aux_loss_coef" &&
+  return key.section() == "model" && leaf != "path" && leaf != "config" && leaf != "router_aux_loss_coef" &&
          leaf != "output_router_logits";
 }
 
