@@ -21,6 +21,19 @@ void FillParameters(Module& module, ParameterSource& source) {
   }
 }
 
+void PrefixRoutedSource::Route(const std::string& prefix, std::unique_ptr<ParameterSource> source) {
+  routes_.emplace_back(prefix, std::move(source));
+}
+
+void PrefixRoutedSource::Fill(const std::string& name, at::IntArrayRef shape, int64_t begin, at::Tensor dst) {
+  ParameterSource* best = fallback_.get();
+  size_t best_size = 0;
+  for (const auto& [prefix, source] : routes_) {
+    if (name.rfind(prefix, 0) == 0 && prefix.size() >= best_size) best = source.get(), best_size = prefix.size();
+  }
+  best->Fill(name, shape, begin, dst);
+}
+
 void RebindParameter(at::Tensor& param, const at::Tensor& data) {
   if (!param.is_meta()) {
     param.set_data(data);

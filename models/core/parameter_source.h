@@ -10,7 +10,10 @@
 // model equal, bit for bit, to one built whole.
 #pragma once
 
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 
@@ -24,6 +27,21 @@ class ParameterSource {
   // Writes elements [begin, begin + dst.numel()) of parameter `name` (full
   // shape `shape`, flattened row-major) into `dst` (1-D, any float dtype).
   virtual void Fill(const std::string& name, at::IntArrayRef shape, int64_t begin, at::Tensor dst) = 0;
+};
+
+// Sends each parameter to the source routed for the longest prefix of its
+// name, else to `fallback` (e.g. a composed model: its vision tower from one
+// checkpoint, its LLM from another, the rest from a seeded init). Each
+// routed source sees only its parameters, in the model's order.
+class PrefixRoutedSource : public ParameterSource {
+ public:
+  explicit PrefixRoutedSource(std::unique_ptr<ParameterSource> fallback) : fallback_(std::move(fallback)) {}
+  void Route(const std::string& prefix, std::unique_ptr<ParameterSource> source);
+  void Fill(const std::string& name, at::IntArrayRef shape, int64_t begin, at::Tensor dst) override;
+
+ private:
+  std::unique_ptr<ParameterSource> fallback_;
+  std::vector<std::pair<std::string, std::unique_ptr<ParameterSource>>> routes_;
 };
 
 // Fills every parameter of `module` whole from `source` (they must have storage).

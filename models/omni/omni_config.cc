@@ -97,6 +97,37 @@ OmniConfig FromQwen2Audio(const json& j, const std::string& source) {
   return c;
 }
 
+json ReadConfigJson(const std::string& dir, const std::string& source) {
+  std::ifstream in(dir + "/config.json");
+  if (!in) Fail(source, "cannot read " + dir + "/config.json", "point \"from\" at a model directory");
+  auto j = json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) Fail(source, dir + "/config.json is not a JSON object", "fix that file");
+  return j;
+}
+
+// Component `name`'s config, as a loom_omni component entry, from model
+// directory `dir` (an LLM directory for "llm", an omni one for any part).
+json ComponentConfigIn(const std::string& name, const std::string& dir, const std::string& source) {
+  const json j = ReadConfigJson(dir, source);
+  const std::string type = j.value("model_type", std::string());
+  const std::string where = source + " (components." + name + " from " + dir + ")";
+  if (!IsOmniModelType(type)) {
+    if (name != "llm") {
+      Fail(where, dir + " is a " + type + " model: it has no " + name + " component",
+           "take " + name + " from a qwen2_vl, qwen2_audio or loom_omni directory");
+    }
+    return j;
+  }
+  OmniConfig part = OmniConfigFromJson(j, dir + "/config.json");
+  if ((name == "vision" && !part.HasVision()) || (name == "audio" && !part.HasAudio())) {
+    Fail(where, dir + " (" + type + ") has no " + name + " component", "take it from a directory that has one");
+  }
+  part.model_type = "loom_omni";  // written with a "components" object
+  const json components = OmniConfigToJson(part)["components"];
+  if (!components.contains(name)) Fail(where, "unknown component '" + name + "'", "components are: llm, vision, audio");
+  return components[name];
+}
+
 OmniConfig FromLoomOmni(const json& j, const std::string& source) {
   OmniConfig c;
   c.model_type = "loom_omni";
@@ -106,7 +137,17 @@ OmniConfig FromLoomOmni(const json& j, const std::string& source) {
   if (!j.contains("components") || !j["components"].is_object() || !j["components"].contains("llm")) {
     Fail(source, "loom_omni config has no components.llm", "add the foundation's config.json under components.llm");
   }
-  for (auto& [name, value] : j["components"].items()) {
+  for (auto& [name, given] : j["components"].items()) {
+    json value = given;
+    if (given.is_object() && given.contains("from")) {
+      if (given.size() != 1 || !given["from"].is_string()) {
+        Fail(source, "components." + name + " has \"from\" and other keys",
+             "give a component either inline or as {\"from\": \"DIR\"} alone");
+      }
+      const std::string dir = given["from"].get<std::string>();
+      value = ComponentConfigIn(name, dir, source);
+      c.weights_from[name] = dir;
+    }
     if (name == "llm") {
       c.llm = LlmConfigFromJson(value, source + " (components.llm)");
     } else if (name == "vision") {

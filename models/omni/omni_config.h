@@ -13,13 +13,20 @@
 //                "components": {"vision": {...}, "audio": {...}, "llm": {...}},
 //                token ids},
 //                each component a config.json of its registry family (any
-//                decoder family as the foundation, e.g. qwen3 or qwen3_moe).
+//                decoder family as the foundation, e.g. qwen3 or qwen3_moe),
+//                or {"from": DIR}: that component's architecture and weights
+//                from model directory DIR (an LLM directory for "llm"; a
+//                qwen2_vl, qwen2_audio or loom_omni directory for any of
+//                its components), e.g. a Qwen3 checkpoint composed with
+//                Qwen2-VL's vision tower. Saved, the composition writes
+//                every component inline (its weights are in the directory).
 //
 // Parsing is strict like LlmConfig's: an unknown key, a missing component or
 // a width that does not join is a ConfigError naming the file, the key and
 // the fix.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 
@@ -41,6 +48,9 @@ struct OmniConfig {
   int64_t vision_end_token_id = -1;
   std::optional<AudioEncoderConfig> audio;  // the audio encoder ("audio": encoder + projector), when present
   int64_t audio_token_id = -1;              // its placeholder token
+  // Components given as {"from": DIR}: component -> DIR, where its weights
+  // are (ComponentNamesIn). Not written by OmniConfigToJson.
+  std::map<std::string, std::string> weights_from;
 
   bool HasVision() const { return vision.has_value(); }
   bool HasAudio() const { return audio.has_value(); }

@@ -16,7 +16,7 @@ namespace loom::models {
 namespace {
 
 // What transformers' save_pretrained writes for Qwen2-VL (its legacy layout).
-const NameMap kQwen2VlSaved{{{"vision.", "visual."}, {"llm.", ""}}};
+const NameMap kQwen2VlSaved{{{"vision.", "visual."}, {"llm.model.", "model."}, {"llm.lm_head.", "lm_head."}}};
 // transformers' in-memory names (Qwen2VLForConditionalGeneration.state_dict()).
 const NameMap kQwen2VlInMemory{{{"vision.", "model.visual."},
                                 {"llm.model.", "model.language_model."},
@@ -250,13 +250,37 @@ at::Tensor OmniModel::LossSum(const ModelInputs& in, const at::Tensor& labels, i
                                      chunk_size);
 }
 
-NameMap OmniModel::CheckpointNames(const std::string& checkpoint) const {
-  if (config_.model_type == "qwen2_audio") return kQwen2Audio;
-  if (config_.model_type != "qwen2_vl") return {};
+namespace {
+
+// The whole-model names of a checkpoint of format `model_type`.
+NameMap FormatNames(const std::string& model_type, const std::string& checkpoint) {
+  if (model_type == "qwen2_audio") return kQwen2Audio;
+  if (model_type != "qwen2_vl") return {};
   for (const auto& name : SafetensorsFiles::Open(checkpoint).Names()) {
     if (name.rfind("model.language_model.", 0) == 0) return kQwen2VlInMemory;
   }
   return kQwen2VlSaved;
+}
+
+}  // namespace
+
+NameMap OmniModel::CheckpointNames(const std::string& checkpoint) const {
+  return FormatNames(config_.model_type, checkpoint);
+}
+
+NameMap ComponentNamesIn(const std::string& component, const std::string& dir) {
+  std::ifstream in(dir + "/config.json");
+  const auto j = nlohmann::json::parse(in, nullptr, false);
+  const std::string type = j.is_object() ? j.value("model_type", std::string()) : "";
+  const std::string prefix = component + ".";
+  if (!IsOmniModelType(type)) return NameMap{{{prefix, ""}}};  // an LLM directory: the whole file is the llm
+  const NameMap whole = FormatNames(type, dir);
+  if (whole.prefixes.empty()) return NameMap{{{prefix, prefix}}};  // loom_omni: Loom's own names
+  NameMap out;
+  for (const auto& pair : whole.prefixes) {
+    if (pair.first.rfind(prefix, 0) == 0) out.prefixes.push_back(pair);
+  }
+  return out;
 }
 
 void OmniModel::InitWeights(uint64_t seed) {

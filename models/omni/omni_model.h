@@ -112,6 +112,12 @@ class OmniModel : public TrainableModel {
   OmniConfig config_;
 };
 
+// Where component `component`'s parameters ("<component>.*") are stored in
+// model directory `dir`: an LLM directory (all of it is the llm), or a
+// qwen2_vl / qwen2_audio / loom_omni one (only that component's tensors).
+// For OmniConfig's components given as {"from": DIR}.
+NameMap ComponentNamesIn(const std::string& component, const std::string& dir);
+
 // Loads an omni model directory (config.json of an omni format + safetensors).
 std::shared_ptr<OmniModel> LoadOmniModel(const std::string& dir);
 

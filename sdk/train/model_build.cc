@@ -87,9 +87,29 @@ BuiltModel BuildModel(const config::LoomConfig& cfg, at::Device device) {
       out.source = std::make_unique<models::HfWeightsSource>(m.path, models::ShapesOf(omni),
                                                              omni.config().llm.tie_word_embeddings,
                                                              omni.CheckpointNames(m.path));
-    } else {
+    } else if (omni.config().weights_from.empty()) {
       out.source = std::make_unique<models::HfInitSource>(omni.config().llm.initializer_range, seed);
+    } else {  // components {"from": DIR}: their weights from DIR, the rest from the seeded init
+      auto routed = std::make_unique<models::PrefixRoutedSource>(
+          std::make_unique<models::HfInitSource>(omni.config().llm.initializer_range, seed));
+      const auto all = models::ShapesOf(omni);
+      for (const auto& [component, dir] : omni.config().weights_from) {
+        models::ParameterShapes mine;
+        for (const auto& entry : all) {
+          if (entry.first.rfind(component + ".", 0) == 0) mine.push_back(entry);
+        }
+        const bool tied = component == "llm" && omni.config().llm.tie_word_embeddings;
+        routed->Route(component + ".", std::make_unique<models::HfWeightsSource>(
+                                           dir, mine, tied, models::ComponentNamesIn(component, dir)));
+        out.origin += (out.origin.empty() ? "" : ", ") + component + " from " + dir;
+      }
+      out.source = std::move(routed);
+      out.origin = "its parts' checkpoints (" + out.origin + ") and HF's random init (seed " +
+                   std::to_string(cfg.train.seed) + ") for the rest";
     }
+  }
+  if (out.origin.empty()) {
+    out.origin = m.path.empty() ? "HF's random init (seed " + std::to_string(cfg.train.seed) + ")" : m.path;
   }
   if (device != at::Device(at::kMeta)) models::FillParameters(*out.model, *out.source);
   return out;

@@ -22,6 +22,9 @@ struct BuiltModel {
   // Where its values come from (safetensors or seeded init); sharded
   // construction fills each rank's shards from it.
   std::unique_ptr<models::ParameterSource> source;
+  // Where the values come from, for logs: model.path, "HF's random init
+  // (seed S)", or each {"from": DIR} component and the rest.
+  std::string origin;
 };
 
 // The config.json the model comes from: model.config, model.path's, or ""

@@ -42,6 +42,7 @@ struct Trainer::Impl {
   const models::DecoderLM* llm = nullptr;     // the foundation (the model itself for an LLM)
   const models::OmniModel* omni = nullptr;    // null unless an omni model
   std::unique_ptr<models::ParameterSource> source;
+  std::string origin;                          // where the values come from (BuiltModel::origin)
   std::vector<parallel::AppliedPlan> applied;  // one per plan component
   size_t foundation = 0;                       // the component whose groups the data follows
   std::unique_ptr<parallel::ComponentFsdp> fsdp;  // null in one process
@@ -86,12 +87,11 @@ std::string DescribeBuild(const Trainer::Impl& t) {
   } else {
     os << "built whole in one process";
   }
+  os << " from " << t.origin;
   if (const auto* weights = dynamic_cast<const models::HfWeightsSource*>(t.source.get())) {
     const double bytes = t.Sum(static_cast<double>(weights->bytes_read()));
-    os << " from " << t.cfg.model.path << " (" << static_cast<int64_t>(bytes)
+    os << " (" << static_cast<int64_t>(bytes)
        << (t.distributed() ? " safetensors bytes read by all ranks together)" : " safetensors bytes read)");
-  } else {
-    os << " from HF's random init (seed " << t.cfg.train.seed << ")";
   }
   return os.str();
 }
@@ -154,6 +154,7 @@ std::unique_ptr<Trainer> Trainer::Create(const config::LoomConfig& cfg, const co
   torch::manual_seed(static_cast<uint64_t>(cfg.train.seed));
   t->model = built.model;
   t->source = std::move(built.source);
+  t->origin = built.origin;
   t->llm = FoundationOf(*t->model);
   t->omni = dynamic_cast<const models::OmniModel*>(t->model.get());
   t->train_data = std::make_unique<data::TokenDataset>(data::TokenDataset::Open(cfg.data.train));

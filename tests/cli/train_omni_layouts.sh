@@ -58,6 +58,23 @@ final=$work/runs/llm_hsdp2x2/final
 test -f "$final/config.json" && test -f "$final/model.safetensors"
 "$loom" train --model.path "$final" --data.synthetic_media true --data.train "$work/data" --data.seq_len 64 \
   --train.steps 1 --run.name reload --run.db "$work/runs.sqlite" --run.dir "$work/runs" --data.micro_batch_size 4
+# A composition from pretrained parts ({"from": DIR}): the vision tower and the
+# LLM of the saved run, the audio encoder from the seeded init; sharded
+# construction reads each part from its checkpoint (FSDP 4 equals one process).
+cat > "$work/composed.json" <<JSON
+{"model_type": "loom_omni", "image_token_id": 151655, "video_token_id": 151656,
+ "vision_start_token_id": 151652, "vision_end_token_id": 151653, "audio_token_id": 151646,
+ "components": {"vision": {"from": "$final"}, "llm": {"from": "$final"},
+  "audio": {"model_type": "qwen2_audio_encoder", "num_mel_bins": 8, "d_model": 16, "encoder_layers": 2,
+            "encoder_attention_heads": 2, "encoder_ffn_dim": 24, "max_source_positions": 8}}}
+JSON
+parts=(--model.config "$work/composed.json" --data.synthetic_media true --data.train "$work/data" --data.seq_len 64
+       --train.steps 3 --run.db "$work/runs.sqlite" --run.dir "$work/runs" --train.log_every 100)
+"$loom" train "${parts[@]}" --run.name parts1 --data.micro_batch_size 4 | tee "$work/parts.log"
+grep -q "from its parts' checkpoints (llm from $final, vision from $final) and HF's random init (seed 1234) for the rest" "$work/parts.log"
+"$loom" launch --nproc 4 -- "$loom" train "${parts[@]}" --run.name parts4 --data.micro_batch_size 1
+read_losses parts1 parts4
+expect_same_losses parts1 parts4 3 1e-5
 # A plan per component; errors name the component key.
 "$loom" plan --world 4 "${common[@]}" --parallel.dp_shard 2 --parallel.sp 2 --memory-budget 1GiB > "$work/plan.txt"
 cat "$work/plan.txt"

@@ -162,3 +162,112 @@ TEST(OmniPlanTest, MemoryEstimatePerComponent) {
 
 }  // namespace
 }  // namespace loom::train
+
+namespace loom::train {
+namespace {
+
+std::vector<std::pair<std::string, at::Tensor>> Named(const models::Module& m) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& p : m.named_parameters()) out.emplace_back(p.key(), p.value().detach());
+  return out;
+}
+
+// A composition from pretrained parts: the vision tower of a Qwen2-VL
+// directory, the LLM of a plain qwen3 directory, the audio encoder from the
+// seeded init. Each part's values equal its source's; the composition saves
+// inline and reloads exactly; wrong sources are named.
+TEST(OmniPlanTest, ComponentsFromOtherCheckpoints) {
+  const fs::path root = fs::temp_directory_path() / ("loom_omni_from_" + std::to_string(getpid()));
+  fs::remove_all(root);
+  const nlohmann::json rope = {{"type", "mrope"}, {"mrope_section", {2, 1, 1}}};
+  const nlohmann::json text = {{"model_type", "qwen2"}, {"vocab_size", 100}, {"hidden_size", 16},
+                               {"intermediate_size", 24}, {"num_hidden_layers", 1}, {"num_attention_heads", 2},
+                               {"num_key_value_heads", 1}, {"tie_word_embeddings", false}, {"rope_scaling", rope}};
+  nlohmann::json vl = text;
+  vl.update({{"model_type", "qwen2_vl"}, {"image_token_id", 90}, {"video_token_id", 91}, {"vision_start_token_id", 92},
+             {"vision_end_token_id", 93},
+             {"vision_config", {{"depth", 1}, {"embed_dim", 8}, {"hidden_size", 16}, {"num_heads", 2}, {"patch_size", 2}}}});
+  models::OmniModel qwen2_vl(models::OmniConfigFromJson(vl, "test"));
+  qwen2_vl.InitWeights(5);
+  qwen2_vl.SaveExport(Named(qwen2_vl), (root / "vl").string());
+  nlohmann::json q3 = text;
+  q3.update({{"model_type", "qwen3"}, {"num_hidden_layers", 2}, {"head_dim", 8}});
+  models::DecoderLM qwen3(models::LlmConfigFromJson(q3, "test"));
+  qwen3.InitWeights(6);
+  qwen3.SaveExport(Named(qwen3), (root / "q3").string());
+
+  nlohmann::json composed = {{"model_type", "loom_omni"}, {"image_token_id", 90}, {"video_token_id", 91},
+                             {"vision_start_token_id", 92}, {"vision_end_token_id", 93}, {"audio_token_id", 94}};
+  composed["components"] = {{"vision", {{"from", (root / "vl").string()}}},
+                            {"llm", {{"from", (root / "q3").string()}}},
+                            {"audio", {{"model_type", "qwen2_audio_encoder"}, {"num_mel_bins", 4}, {"d_model", 8},
+                                       {"encoder_layers", 1}, {"encoder_attention_heads", 2}, {"encoder_ffn_dim", 8},
+                                       {"max_source_positions", 8}}}};
+  const auto write = [&](const nlohmann::json& j) {
+    std::ofstream(root / "composed.json") << j.dump();
+    return config::LoadConfig("", {"--model.config", (root / "composed.json").string(), "--train.seed", "3"});
+  };
+  auto built = BuildModel(write(composed), at::Device(at::kCPU));
+  EXPECT_NE(built.origin.find("llm from " + (root / "q3").string()), std::string::npos) << built.origin;
+  const auto& omni = static_cast<models::OmniModel&>(*built.model);
+  EXPECT_EQ(omni.config().llm.model_type, "qwen3");
+  EXPECT_EQ(omni.config().llm.num_hidden_layers, 2);
+  std::map<std::string, at::Tensor> vision, llm;
+  for (const auto& [name, t] : Named(qwen2_vl)) vision[name] = t;
+  for (const auto& [name, t] : Named(qwen3)) llm["llm." + name] = t;
+  models::OmniModel seeded(omni.config());
+  seeded.InitWeights(3);
+  std::map<std::string, at::Tensor> init;
+  for (const auto& [name, t] : Named(seeded)) init[name] = t;
+  int from_vl = 0, from_q3 = 0, from_init = 0;
+  for (const auto& [name, t] : Named(omni)) {
+    if (name.rfind("vision.", 0) == 0) {
+      EXPECT_TRUE(t.equal(vision.at(name))) << name;
+      ++from_vl;
+    } else if (name.rfind("llm.", 0) == 0) {
+      EXPECT_TRUE(t.equal(llm.at(name))) << name;
+      ++from_q3;
+      EXPECT_FALSE(t.equal(init.at(name)) && t.dim() == 2) << name << " is the init, not the checkpoint";
+    } else {
+      EXPECT_TRUE(t.equal(init.at(name))) << name;
+      ++from_init;
+    }
+  }
+  EXPECT_GT(from_vl, 5);
+  EXPECT_GT(from_q3, 5);
+  EXPECT_GT(from_init, 5);
+  // Saved, every component is inline and the directory reloads exactly.
+  omni.SaveExport(Named(omni), (root / "saved").string());
+  auto reloaded = models::LoadOmniModel((root / "saved").string());
+  EXPECT_TRUE(reloaded->config().weights_from.empty());
+  auto again = Named(*reloaded);
+  auto mine = Named(omni);
+  ASSERT_EQ(again.size(), mine.size());
+  for (size_t i = 0; i < mine.size(); ++i) EXPECT_TRUE(again[i].second.equal(mine[i].second)) << mine[i].first;
+  // Wrong sources are named.
+  const auto error_of = [&](nlohmann::json j) {
+    try {
+      BuildModel(write(j), at::Device(at::kMeta));
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  auto bad = composed;
+  bad["components"]["vision"] = {{"from", (root / "q3").string()}};
+  EXPECT_NE(error_of(bad).find("is a qwen3 model: it has no vision component"), std::string::npos) << error_of(bad);
+  bad = composed;
+  bad["components"]["audio"] = {{"from", (root / "vl").string()}};
+  EXPECT_NE(error_of(bad).find("(qwen2_vl) has no audio component"), std::string::npos) << error_of(bad);
+  bad = composed;
+  bad["components"]["vision"] = {{"from", (root / "vl").string()}, {"depth", 2}};
+  EXPECT_NE(error_of(bad).find("has \"from\" and other keys"), std::string::npos) << error_of(bad);
+  bad = composed;
+  bad["components"]["llm"] = {{"from", (root / "nowhere").string()}};
+  EXPECT_NE(error_of(bad).find("cannot read " + (root / "nowhere").string() + "/config.json"), std::string::npos)
+      << error_of(bad);
+  fs::remove_all(root);
+}
+
+}  // namespace
+}  // namespace loom::train
