@@ -6,12 +6,17 @@ BUILD_TYPE ?= Release
 CMAKE_ARGS ?=
 PYTHON    := .venv/bin/python
 
-.PHONY: all deps configure build test demo bench clean
+.PHONY: all deps deps-oracle configure build test demo bench clean
 
 all: build
 
 deps:
 	@bash scripts/deps.sh
+
+# The tests' second venv (.venv-cuda: torch 2.14.1 + torchvision for the
+# image processor's oracle).
+deps-oracle:
+	@bash scripts/deps_cuda_venv.sh
 
 $(BUILD_DIR)/build.ninja: CMakeLists.txt | deps
 	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
@@ -23,7 +28,7 @@ build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
 # Every CPU test (unit, multi-rank over loopback, end-to-end CLI).
-test: build
+test: build deps-oracle
 	@cd $(BUILD_DIR) && ctest -L cpu --output-on-failure -j $(JOBS) --timeout 600
 
 # The main job: tokenize a real novel, train a small Qwen3 from scratch,

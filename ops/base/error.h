@@ -23,6 +23,13 @@ class ConfigError : public Error {
   using Error::Error;
 };
 
+// A data file or sample is unusable (missing, corrupt, truncated, too
+// long): the loader can skip it and count it by reason.
+class DataError : public Error {
+ public:
+  using Error::Error;
+};
+
 // A collective or the distributed runtime failed (peer died, mismatch, ...).
 class DistError : public Error {
  public:

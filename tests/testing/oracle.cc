@@ -24,27 +24,38 @@ std::string OracleScript(const std::string& file_name) {
   return std::string(LOOM_SOURCE_DIR) + "/tests/models/" + file_name;
 }
 
+std::string CudaVenvPython() { return std::string(LOOM_SOURCE_DIR) + "/.venv-cuda/bin/python"; }
+
+std::string VersionsOf(const std::string& python) {
+  const std::string cmd = python + " -c \"import importlib.metadata as m; "
+                          "print('torch', m.version('torch'), 'transformers', m.version('transformers'))\" 2>/dev/null";
+  std::string out;
+  if (FILE* pipe = ::popen(cmd.c_str(), "r")) {
+    char buf[256];
+    while (std::fgets(buf, sizeof(buf), pipe)) out += buf;
+    ::pclose(pipe);
+  }
+  if (out.empty()) {
+    throw std::runtime_error("cannot read the torch/transformers versions of " + python +
+                             " (run `make deps`, or `make deps-oracle` for .venv-cuda)");
+  }
+  return out;
+}
+
 const std::string& OracleVersions() {
-  static const std::string versions = [] {
-    const std::string cmd = VenvPython() + " -c \"import importlib.metadata as m; "
-                            "print('torch', m.version('torch'), 'transformers', m.version('transformers'))\"";
-    std::string out;
-    if (FILE* pipe = ::popen(cmd.c_str(), "r")) {
-      char buf[256];
-      while (std::fgets(buf, sizeof(buf), pipe)) out += buf;
-      ::pclose(pipe);
-    }
-    if (out.empty()) throw std::runtime_error("cannot read the oracle's torch/transformers versions (run `make deps`?)");
-    return out;
-  }();
+  static const std::string versions = VersionsOf(VenvPython());
   return versions;
 }
 
 std::string OracleDir(const std::string& script, const std::string& what) {
+  return OracleDirWith(VenvPython(), script, what);
+}
+
+std::string OracleDirWith(const std::string& python, const std::string& script, const std::string& what) {
   std::ifstream in(script);
   if (!in) throw std::runtime_error("no oracle script " + script);
   std::stringstream text;
-  text << in.rdbuf() << OracleVersions();
+  text << in.rdbuf() << (python == VenvPython() ? OracleVersions() : VersionsOf(python));
   // The helpers the oracles import are part of what they compute.
   if (std::ifstream common{fs::path(script).parent_path() / "oracle_common.py"}) text << common.rdbuf();
   const std::string stem = fs::path(script).stem().string();
@@ -56,7 +67,7 @@ std::string OracleDir(const std::string& script, const std::string& what) {
   const fs::path tmp = root / (key + ".tmp" + std::to_string(::getpid()));
   fs::remove_all(tmp);
   fs::create_directories(tmp);
-  const std::string cmd = VenvPython() + " " + script + " make " + what + " " + tmp.string() + " > " +
+  const std::string cmd = python + " " + script + " make " + what + " " + tmp.string() + " > " +
                           tmp.string() + "/oracle.log 2>&1";
   if (std::system(cmd.c_str()) != 0) {
     std::ifstream log(tmp / "oracle.log");

@@ -19,6 +19,8 @@ std::string OracleScript(const std::string& file_name);
 
 // "torch X transformers Y" of the venv (read once, from package metadata).
 const std::string& OracleVersions();
+// The same for another venv's python.
+std::string VersionsOf(const std::string& python);
 
 // Runs `script make WHAT DIR` once per script text, `what` and library
 // versions (and tests/models/oracle_common.py, which the scripts import):
@@ -28,6 +30,10 @@ const std::string& OracleVersions();
 // test processes share them. Returns DIR; throws with the oracle's log when
 // it fails.
 std::string OracleDir(const std::string& script, const std::string& what);
+// The same with another venv's python (e.g. CudaVenvPython()).
+std::string OracleDirWith(const std::string& python, const std::string& script, const std::string& what);
+// .venv-cuda's python (scripts/deps_cuda_venv.sh: torch 2.14.1 + torchvision).
+std::string CudaVenvPython();
 
 // One oracle run: its directory and its reference tensors (DIR/ref.safetensors).
 class OracleRef {

@@ -34,10 +34,6 @@ std::string NovelPath() {
   return RequireFile(kNovel, "run `bash scripts/assets.sh` (apt-get install golang-github-colinmarc-hdfs-dev)");
 }
 
-std::string VenvPython() {
-  return RequireFile(std::string(LOOM_SOURCE_DIR) + "/.venv/bin/python", "run `make deps` to create .venv");
-}
-
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {

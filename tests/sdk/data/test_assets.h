@@ -12,6 +12,8 @@
 
 #include "sdk/data/tokenizer.h"
 
+#include "tests/testing/oracle.h"  // VenvPython()
+
 namespace loom::testing {
 
 // .cache/assets/qwen3/tokenizer.json (fails the current test if missing).
@@ -19,9 +21,6 @@ std::string Qwen3TokenizerPath();
 
 // The public-domain novel shipped by golang-github-colinmarc-hdfs-dev.
 std::string NovelPath();
-
-// The venv's python (LOOM_SOURCE_DIR/.venv/bin/python).
-std::string VenvPython();
 
 // Reads a whole file; fails the test if it cannot.
 std::string ReadFile(const std::string& path);
