@@ -10,6 +10,11 @@
 #                                       gray + alpha and palette PNGs) and the
 #                                       sprite sheets (1116 .. 4092 px, RGBA and
 #                                       palette); data MIT, images Apache-2.0
+#   .cache/assets/speech/              Debian asterisk-core-sounds-en-wav: 568 spoken
+#                                       prompts (en_US_f_Allison/**.wav, PCM16 mono
+#                                       8 kHz) and their transcripts
+#                                       (core-sounds-en.txt, from
+#                                       asterisk-core-sounds-en); CC-BY-SA-3.0
 # The novel's path is fixed by the package:
 #   /usr/share/gocode/src/github.com/colinmarc/hdfs/testdata/mobydick.txt
 set -euo pipefail
@@ -57,6 +62,18 @@ if [ ! -s "$EMOJI_DIR/emoji.json" ]; then
   mv "$tmp/package/img" "$EMOJI_DIR.tmp/img"
   mv "$tmp/package/emoji.json" "$EMOJI_DIR.tmp/emoji.json"  # last: its presence marks a complete copy
   rm -rf "$tmp" "$EMOJI_DIR" && mv "$EMOJI_DIR.tmp" "$EMOJI_DIR"
+fi
+
+SPEECH_DIR="$ASSETS/speech"
+if [ ! -s "$SPEECH_DIR/core-sounds-en.txt" ]; then
+  echo "assets: fetching asterisk-core-sounds-en-wav and asterisk-core-sounds-en (Debian, 18 MB)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq asterisk-core-sounds-en-wav asterisk-core-sounds-en 2>/dev/null)
+  for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$tmp/x"; done
+  rm -rf "$SPEECH_DIR.tmp" && mkdir -p "$SPEECH_DIR.tmp"
+  mv "$tmp/x/usr/share/asterisk/sounds/en_US_f_Allison" "$SPEECH_DIR.tmp/en_US_f_Allison"
+  gzip -dc "$tmp/x/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz" > "$SPEECH_DIR.tmp/core-sounds-en.txt"
+  rm -rf "$tmp" "$SPEECH_DIR" && mv "$SPEECH_DIR.tmp" "$SPEECH_DIR"
 fi
 
 if [ ! -s "$NOVEL" ]; then
