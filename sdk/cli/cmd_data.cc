@@ -1,5 +1,8 @@
-// `loom data build`: tokenize JSONL or text files into a token dataset.
-// `loom data inspect PREFIX`: print a dataset's metadata and first tokens.
+// `loom data build`: tokenize JSONL or text files into a token dataset, or
+//   (--format chat) conversations with images and audio into a chat dataset
+//   (sdk/data/chat_dataset.h).
+// `loom data inspect PREFIX`: print a dataset's metadata and first tokens
+//   (a chat dataset: also its labels and media).
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -10,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "sdk/cli/commands.h"
+#include "sdk/data/chat_dataset.h"
 #include "sdk/data/dataset_builder.h"
 #include "sdk/data/token_dataset.h"
 #include "sdk/data/tokenizer.h"
@@ -21,6 +25,7 @@ struct BuildArgs {
   std::string tokenizer;
   std::string format = "auto";
   data::DatasetBuildOptions options;
+  data::ChatBuildOptions chat;  // --format chat
 };
 
 struct InspectArgs {
@@ -39,8 +44,26 @@ std::string Grouped(int64_t n) {
   return n < 0 ? "-" + out : out;
 }
 
+void RunChatBuild(const data::Tokenizer& tokenizer, BuildArgs args) {
+  args.chat.inputs = args.options.inputs;
+  args.chat.output = args.options.output;
+  args.chat.eval_fraction = args.options.eval_fraction;
+  const auto report = data::BuildChatDataset(tokenizer, args.chat);
+  for (const auto& prefix : report.prefixes) std::cout << "wrote " << prefix << ".{tokens,docs,json,chat.json}\n";
+  for (const auto& issue : report.first_issues) std::cout << "skipped " << issue << "\n";
+  std::cout << "loom data build: conversations " << Grouped(report.n_samples) << ", tokens " << Grouped(report.n_tokens)
+            << ", images " << Grouped(report.n_images) << ", audio clips " << Grouped(report.n_clips) << ", skipped "
+            << Grouped(report.n_skipped);
+  for (const auto& [reason, count] : report.skipped_by_reason) std::cout << " (" << reason << ": " << count << ")";
+  std::cout << "\n";
+}
+
 void RunBuild(const BuildArgs& args) {
   const auto tokenizer = data::Tokenizer::FromFile(args.tokenizer);
+  if (args.format == "chat") {
+    RunChatBuild(tokenizer, args);
+    return;
+  }
   auto options = args.options;
   options.format = data::ParseInputFormat(args.format);
   const auto report = data::BuildTokenDataset(tokenizer, options);
@@ -85,6 +108,23 @@ void RunInspect(const InspectArgs& args) {
     const auto tokenizer = data::Tokenizer::FromFile(args.tokenizer);
     std::cout << "  doc 0, first " << first.size() << " tokens decoded: \"" << tokenizer.Decode(first) << "\"\n";
   }
+  if (!data::ChatDataset::Exists(args.prefix)) return;
+  const auto chat = data::ChatDataset::Open(args.prefix);
+  int64_t labels = 0, images = 0, clips = 0, media_tokens = 0;
+  for (int64_t d = 0; d < chat.n_docs(); ++d) {
+    for (const auto& [lo, hi] : chat.sample(d).labels) labels += hi - lo;
+    for (const auto& m : chat.sample(d).media) {
+      (m.kind == data::MediaKind::kImage ? images : clips) += 1;
+      media_tokens += m.tokens;
+    }
+  }
+  std::cout << "  chat: " << Grouped(labels) << " label tokens (assistant replies), " << Grouped(images) << " images, "
+            << Grouped(clips) << " audio clips, " << Grouped(media_tokens) << " media placeholder tokens; audio encoder "
+            << chat.audio_encoder() << ", " << chat.audio_options().n_mels << " mel bins\n";
+  for (const auto& m : chat.sample(0).media) {
+    std::cout << "  doc 0 " << (m.kind == data::MediaKind::kImage ? "image " : "audio ") << m.path << ": "
+              << m.tokens << " tokens at " << m.offset << "\n";
+  }
 }
 
 void AddDataCommand(CLI::App& app, int* exit_code) {
@@ -95,8 +135,17 @@ void AddDataCommand(CLI::App& app, int* exit_code) {
   auto* b = data_cmd->add_subcommand("build", "Tokenize JSONL or text files into <PREFIX>.{tokens,docs,json}");
   b->add_option("--tokenizer", build->tokenizer, "Hugging Face tokenizer.json")->required();
   b->add_option("--input", build->options.inputs, "Input file(s): JSONL or plain text")->required();
-  b->add_option("--format", build->format, "jsonl | text | auto (by extension: .jsonl/.json/.ndjson)")
-      ->check(CLI::IsMember({"jsonl", "text", "auto"}));
+  b->add_option("--format", build->format,
+                "jsonl | text | auto (by extension: .jsonl/.json/.ndjson) | chat (conversations with images and audio)")
+      ->check(CLI::IsMember({"jsonl", "text", "auto", "chat"}));
+  b->add_option("--audio-encoder", build->chat.audio_encoder,
+                "chat: the audio encoder whose output rows set a clip's tokens (qwen2_audio_encoder | whisper)");
+  b->add_option("--n-mels", build->chat.audio.n_mels, "chat: mel bins of the audio features (80 or 128)");
+  b->add_option("--audio-start", build->chat.chat.audio_start,
+                "chat: the audio start marker token (with --audio-pad and --audio-end)");
+  b->add_option("--audio-pad", build->chat.chat.audio_pad, "chat: the audio placeholder token");
+  b->add_option("--audio-end", build->chat.chat.audio_end, "chat: the audio end marker token");
+  b->add_option("--max-pixels", build->chat.image.max_pixels, "chat: images above this many pixels are scaled down");
   b->add_option("--text-field", build->options.text_field, "JSONL field holding the document text");
   b->add_option("--output", build->options.output, "Output prefix")->required();
   b->add_option("--eval-fraction", build->options.eval_fraction,

@@ -35,4 +35,16 @@ struct PackedBatch {
   int64_t seq_len() const { return input_ids.size(1); }
 };
 
+// A deterministic stream of micro-batches for one data rank (PackedLoader
+// for text, ChatLoader for conversations with media): what the Trainer reads.
+class BatchStream {
+ public:
+  virtual ~BatchStream() = default;
+  virtual PackedBatch Next() = 0;
+  virtual bool done() const = 0;
+  // Batches returned so far; Seek(p) continues as if p had been returned.
+  virtual int64_t position() const = 0;
+  virtual void Seek(int64_t position) = 0;
+};
+
 }  // namespace loom::data

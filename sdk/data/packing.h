@@ -43,7 +43,7 @@
 
 namespace loom::data {
 
-class PackedLoader {
+class PackedLoader : public BatchStream {
  public:
   /// @param[in] dataset         documents to pack; must outlive the loader.
   /// @param[in] seq_len         T, positions per row (>= 1).
@@ -58,17 +58,17 @@ class PackedLoader {
 
   /// The next batch: (B, T) int64 CPU tensors as described above.
   /// @throws loom::Error if done().
-  PackedBatch Next();
+  PackedBatch Next() override;
 
   /// True when a finite stream has no token left for the next batch (on every
   /// rank at the same position). Always false with epochs == 0.
-  bool done() const;
+  bool done() const override;
 
   /// Batches returned so far (after Seek(p): p).
-  int64_t position() const { return position_; }
+  int64_t position() const override { return position_; }
 
   /// Continues as if `position` batches had been returned (>= 0).
-  void Seek(int64_t position);
+  void Seek(int64_t position) override;
 
   /// The epoch the next batch starts in (its first row on rank 0's schedule).
   int64_t epoch() const;

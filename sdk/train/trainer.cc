@@ -16,10 +16,12 @@
 #include "parallel/fsdp/component_fsdp.h"
 #include "parallel/plan/apply_plan.h"
 #include "sdk/config/load_config.h"
+#include "sdk/data/chat_loader.h"
 #include "sdk/data/packing.h"
 #include "sdk/data/synthetic_media.h"
 #include "sdk/data/token_dataset.h"
 #include "sdk/metrics/memory.h"
+#include "sdk/train/chat_data_check.h"
 #include "sdk/train/model_build.h"
 #include "sdk/train/model_config.h"
 #include "sdk/train/optimizer.h"
@@ -46,8 +48,9 @@ struct Trainer::Impl {
   std::vector<parallel::AppliedPlan> applied;  // one per plan component
   size_t foundation = 0;                       // the component whose groups the data follows
   std::unique_ptr<parallel::ComponentFsdp> fsdp;  // null in one process
-  std::unique_ptr<data::TokenDataset> train_data, eval_data;
-  std::unique_ptr<data::PackedLoader> loader;
+  std::unique_ptr<data::TokenDataset> train_data, eval_data;  // text datasets
+  std::unique_ptr<data::ChatDataset> train_chat, eval_chat;   // or conversations with media
+  std::unique_ptr<data::BatchStream> loader;
   std::vector<data::PackedBatch> eval_batches;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   StepOptions step_options;
@@ -121,7 +124,9 @@ std::string DescribeRun(const Trainer::Impl& t, int64_t run_id) {
   const int data_world = t.distributed() ? t.groups().dp->size() : 1;
   std::ostringstream os;
   os << "loom train: run " << run_id << " '" << t.cfg.run.name << "': " << t.model->family() << " with "
-     << t.model->NumParameters() << " parameters, " << t.train_data->info().n_tokens << " training tokens"
+     << t.model->NumParameters() << " parameters, "
+     << (t.train_chat ? t.train_chat->tokens().info().n_tokens : t.train_data->info().n_tokens) << " training tokens"
+     << (t.train_chat ? " (" + std::to_string(t.train_chat->n_docs()) + " conversations)" : "")
      << (t.omni && t.cfg.data.synthetic_media ? " (with synthetic media)" : "") << ", " << t.cfg.train.steps
      << " steps of " << t.cfg.train.grad_accum << " x " << t.cfg.data.micro_batch_size << " x " << t.cfg.data.seq_len
      << " tokens per data rank (" << data_world << "), ";
@@ -157,11 +162,22 @@ std::unique_ptr<Trainer> Trainer::Create(const config::LoomConfig& cfg, const co
   t->origin = built.origin;
   t->llm = FoundationOf(*t->model);
   t->omni = dynamic_cast<const models::OmniModel*>(t->model.get());
-  t->train_data = std::make_unique<data::TokenDataset>(data::TokenDataset::Open(cfg.data.train));
+  if (data::ChatDataset::Exists(cfg.data.train)) {
+    if (cfg.data.synthetic_media) {
+      throw ConfigError(ErrorWithFix("data.synthetic_media is set but data.train " + cfg.data.train +
+                                         " is a chat dataset with its own media",
+                                     "unset data.synthetic_media"));
+    }
+    t->train_chat = std::make_unique<data::ChatDataset>(data::ChatDataset::Open(cfg.data.train));
+    CheckChatDataFits(*t->train_chat, t->omni);
+  } else {
+    t->train_data = std::make_unique<data::TokenDataset>(data::TokenDataset::Open(cfg.data.train));
+  }
+  const auto& train_info = t->train_chat ? t->train_chat->tokens().info() : t->train_data->info();
   const int64_t vocab = t->llm ? t->llm->config().vocab_size : 0;
-  if (t->llm && t->train_data->info().vocab_size > vocab) {
+  if (t->llm && train_info.vocab_size > vocab) {
     throw ConfigError(ErrorWithFix("dataset " + cfg.data.train + " has vocab size " +
-                                       std::to_string(t->train_data->info().vocab_size) + " > the model's " +
+                                       std::to_string(train_info.vocab_size) + " > the model's " +
                                        std::to_string(vocab),
                                    "set model.vocab_size to at least the tokenizer's vocab size"));
   }
@@ -181,14 +197,28 @@ std::unique_ptr<Trainer> Trainer::Create(const config::LoomConfig& cfg, const co
   }
   const int data_rank = t->distributed() ? t->groups().dp->rank() : 0;
   const int data_world = t->distributed() ? t->groups().dp->size() : 1;
-  t->loader = std::make_unique<data::PackedLoader>(*t->train_data, cfg.data.seq_len, cfg.data.micro_batch_size,
-                                                   static_cast<uint64_t>(cfg.train.seed), data_rank, data_world);
+  const auto seed = static_cast<uint64_t>(cfg.train.seed);
+  if (t->train_chat) {
+    t->loader = std::make_unique<data::ChatLoader>(*t->train_chat, cfg.data.seq_len, cfg.data.micro_batch_size, seed,
+                                                   data_rank, data_world);
+  } else {
+    t->loader = std::make_unique<data::PackedLoader>(*t->train_data, cfg.data.seq_len, cfg.data.micro_batch_size, seed,
+                                                     data_rank, data_world);
+  }
   if (!cfg.data.eval.empty() && cfg.train.eval_every > 0) {
-    t->eval_data = std::make_unique<data::TokenDataset>(data::TokenDataset::Open(cfg.data.eval));
-    data::PackedLoader eval_loader(*t->eval_data, cfg.data.seq_len, cfg.data.micro_batch_size, 0, data_rank,
-                                   data_world, 1);
-    for (int64_t i = 0; i < cfg.train.eval_batches && !eval_loader.done(); ++i) {
-      t->eval_batches.push_back(t->Prepare(eval_loader.Next()));
+    std::unique_ptr<data::BatchStream> eval_loader;
+    if (t->train_chat) {
+      t->eval_chat = std::make_unique<data::ChatDataset>(data::ChatDataset::Open(cfg.data.eval));
+      CheckChatDataFits(*t->eval_chat, t->omni);
+      eval_loader = std::make_unique<data::ChatLoader>(*t->eval_chat, cfg.data.seq_len, cfg.data.micro_batch_size, 0,
+                                                       data_rank, data_world, 1);
+    } else {
+      t->eval_data = std::make_unique<data::TokenDataset>(data::TokenDataset::Open(cfg.data.eval));
+      eval_loader = std::make_unique<data::PackedLoader>(*t->eval_data, cfg.data.seq_len, cfg.data.micro_batch_size, 0,
+                                                         data_rank, data_world, 1);
+    }
+    for (int64_t i = 0; i < cfg.train.eval_batches && !eval_loader->done(); ++i) {
+      t->eval_batches.push_back(t->Prepare(eval_loader->Next()));
     }
   }
   auto& fsdp = t->fsdp;

@@ -1,0 +1,97 @@
+// The conversation dataset: tokenized conversations (conversation.h) with
+// their labels and media, built once by `loom data build --format chat` and
+// packed into omni training batches by ChatLoader (chat_loader.h).
+//
+// On disk, for a prefix:
+//   <prefix>.tokens/.docs/.json  a token dataset (token_dataset.h): each
+//                                conversation's ids (placeholders expanded),
+//                                then eos;
+//   <prefix>.chat.json           {"format": "loom.chat", "version": 1,
+//                                 "markers": the placeholder token ids,
+//                                 "image": the processor options,
+//                                 "audio": {"n_mels", "encoder"},
+//                                 "samples": per document {"labels": [[begin,
+//                                 end), ...] trainable id ranges, "media":
+//                                 [{"kind", "path", "offset", "tokens"}]}}.
+// Media stay files (paths resolved when built); the loader decodes and
+// processes them, checking each still gives its stored token count.
+//
+// Token counts: an image's are SmartResize's grid / merge^2 (from its
+// size); a clip's are the audio encoder's rows for its Whisper frames
+// (ceil(samples at 16 kHz / 160), at most 3000): pooled twice for
+// qwen2_audio_encoder (AudioOutputLengths), once for whisper.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sdk/data/conversation.h"
+#include "sdk/data/image_processor.h"
+#include "sdk/data/token_dataset.h"
+#include "sdk/data/whisper_features.h"
+
+namespace loom::data {
+
+struct ChatMarkers {  // token ids of the chat template's media markers (-1: not in the tokenizer)
+  int32_t image_pad = -1, vision_start = -1, vision_end = -1;
+  int32_t audio_pad = -1, audio_start = -1, audio_end = -1;
+};
+
+struct ChatSample {
+  std::vector<std::pair<int64_t, int64_t>> labels;  // trainable id ranges [begin, end) within the document
+  std::vector<ChatTokens::Media> media;
+};
+
+class ChatDataset {
+ public:
+  // ConfigError naming the file and the fix when a part is missing or disagrees.
+  static ChatDataset Open(const std::string& prefix);
+  // Whether <prefix>.chat.json exists (a token dataset without it is text).
+  static bool Exists(const std::string& prefix);
+
+  const TokenDataset& tokens() const { return tokens_; }
+  const ChatSample& sample(int64_t i) const { return samples_.at(static_cast<size_t>(i)); }
+  int64_t n_docs() const { return tokens_.n_docs(); }
+  const ChatMarkers& markers() const { return markers_; }
+  const Qwen2VlImageOptions& image_options() const { return image_; }
+  const WhisperFeatureOptions& audio_options() const { return audio_; }
+  const std::string& audio_encoder() const { return audio_encoder_; }
+
+ private:
+  explicit ChatDataset(TokenDataset tokens) : tokens_(std::move(tokens)) {}
+  TokenDataset tokens_;
+  std::vector<ChatSample> samples_;
+  ChatMarkers markers_;
+  Qwen2VlImageOptions image_;
+  WhisperFeatureOptions audio_;
+  std::string audio_encoder_ = "qwen2_audio_encoder";
+};
+
+struct ChatBuildOptions {
+  std::vector<std::string> inputs;  // JSONL files (conversation.h formats)
+  std::string output;               // prefix; with eval_fraction > 0: <output>-train and <output>-eval
+  double eval_fraction = 0.0;
+  ChatTemplate chat;
+  Qwen2VlImageOptions image;
+  WhisperFeatureOptions audio;
+  std::string audio_encoder = "qwen2_audio_encoder";  // qwen2_audio_encoder | whisper
+};
+
+struct ChatBuildReport {
+  std::vector<std::string> prefixes;
+  int64_t n_samples = 0, n_tokens = 0, n_images = 0, n_clips = 0, n_skipped = 0;
+  std::vector<std::pair<std::string, int64_t>> skipped_by_reason;  // reason -> count
+  std::vector<std::string> first_issues;                           // "file line N: why", the first 20
+};
+
+// The token count of a media file, as the builder and the loader compute it.
+int64_t ImageTokens(const std::string& path, const Qwen2VlImageOptions& options);
+int64_t AudioTokens(const std::string& path, const WhisperFeatureOptions& options, const std::string& audio_encoder);
+
+// Bad samples (malformed JSON, a missing or corrupt media file, ...) are
+// skipped and counted by reason; a dataset left empty is a ConfigError naming
+// the first issues.
+ChatBuildReport BuildChatDataset(const Tokenizer& tokenizer, const ChatBuildOptions& options);
+
+}  // namespace loom::data

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# An omni model trained on real multimodal data through the CLI:
+#   scripts/make_chat_jsonl.py     emoji PNGs + their names, spoken prompts + their
+#                                  transcripts, conversations holding both (packaged data)
+#   loom data build --format chat  chat template, assistant-only labels, placeholders
+#                                  expanded to each image's and clip's token count
+#   loom data inspect              the dataset's labels and media
+#   loom train                     one process: images through the C++ Qwen2-VL processor,
+#                                  clips through libsoxr + Whisper log-mel, a loom_omni
+#                                  model (Qwen2-VL tower, Qwen2-Audio encoder, Qwen3)
+#   loom launch --nproc 4 -- loom train   vision FSDP 4, LLM HSDP 2 x 2: equal to one process
+# and a dataset that does not fit the model fails before training, naming why.
+set -euo pipefail
+loom=$1; src=$2
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+source "$(dirname "$0")/lib.sh"
+python3 "$src/scripts/make_chat_jsonl.py" "$src/.cache/assets" "$work/chat.jsonl" 40 24
+markers=(--audio-start "<|box_start|>" --audio-pad "<|object_ref_start|>" --audio-end "<|box_end|>")
+"$loom" data build --format chat --tokenizer "$tok" --input "$work/chat.jsonl" --output "$work/chat" "${markers[@]}" \
+  | tee "$work/build.log"
+grep -q "loom data build: conversations 70, .* images 46, audio clips 30, skipped 0" "$work/build.log"
+"$loom" data inspect "$work/chat" | tee "$work/inspect.log"
+grep -q "chat: .* label tokens (assistant replies), 46 images, 30 audio clips" "$work/inspect.log"
+omni() {  # mel bins
+  cat <<JSON
+{"model_type": "loom_omni", "image_token_id": 151655, "video_token_id": 151656,
+ "vision_start_token_id": 151652, "vision_end_token_id": 151653, "audio_token_id": 151646,
+ "components": {
+  "vision": {"depth": 2, "embed_dim": 16, "hidden_size": 32, "num_heads": 2, "patch_size": 14},
+  "audio": {"model_type": "qwen2_audio_encoder", "num_mel_bins": $1, "d_model": 16, "encoder_layers": 2,
+            "encoder_attention_heads": 2, "encoder_ffn_dim": 24, "max_source_positions": 1500},
+  "llm": {"model_type": "qwen3", "vocab_size": 151936, "hidden_size": 32, "intermediate_size": 48,
+          "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8,
+          "tie_word_embeddings": false, "rope_scaling": {"type": "mrope", "mrope_section": [2, 1, 1]}}}}
+JSON
+}
+omni 80 > "$work/omni.json"
+omni 128 > "$work/omni128.json"
+common=(--data.train "$work/chat" --data.seq_len 160 --train.steps 5 --train.warmup_steps 1 --train.lr 3e-3
+        --train.log_every 100 --run.db "$work/runs.sqlite" --run.dir "$work/runs")
+"$loom" train --model.config "$work/omni.json" "${common[@]}" --run.name single --data.micro_batch_size 4 | tee "$work/single.log"
+grep -q "3468 training tokens (70 conversations)" "$work/single.log"
+"$loom" launch --nproc 4 -- "$loom" train --model.config "$work/omni.json" "${common[@]}" --run.name hsdp \
+  --data.micro_batch_size 1 --parallel.dp_replicate 2 --parallel.dp_shard 2 --components.vision.parallel.dp_replicate 1
+read_losses single hsdp
+expect_same_losses single hsdp 5 1e-5
+awk 'NR == 1 { first = $1 } END { if (!($1 < first)) { print "the loss did not fall: " first " -> " $1; exit 1 } }' "$work/single.loss"
+# A dataset built for another audio front end fails before training.
+if "$loom" train --model.config "$work/omni128.json" "${common[@]}" --run.name bad > "$work/bad.log" 2>&1; then
+  echo "a dataset with 80 mel bins trained a model with 128" >&2; exit 1
+fi
+grep -q "mel bins: the dataset has 80, the model 128; fix: rebuild with --n-mels 128" "$work/bad.log" || { cat "$work/bad.log"; exit 1; }
