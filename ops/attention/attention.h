@@ -10,14 +10,32 @@
 
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 
 namespace loom::ops {
 
+// The documents of packed rows as runs of one doc id: rows[b] lists
+// [begin, end) runs covering 0..seq_len (doc -1: padding). Computed once per
+// batch by the collator, so attention does not re-derive them (a device to
+// host copy of doc_ids) in every layer.
+struct Segment {
+  int64_t begin, end, doc;
+};
+struct PackedSegments {
+  int64_t seq_len = 0;
+  std::vector<std::vector<Segment>> rows;
+};
+PackedSegments SegmentsOf(const at::Tensor& doc_ids);  // doc_ids (B, T) int64, on any device
+
 struct AttentionInputs {
   at::Tensor doc_ids;  // (B, T) or undefined
   double scale = 0;    // 0 = 1/sqrt(D)
+  // The runs of doc_ids over whole rows, or null. Used when they cover the
+  // rows attended (B rows of seq_len positions; e.g. after Ulysses gathers
+  // the sequence); otherwise the runs are derived from doc_ids.
+  const PackedSegments* segments = nullptr;
 };
 
 // Boolean mask (B, 1, T, T), true = may attend. O(T^2): for tests and small

@@ -17,8 +17,10 @@ at::Tensor ChunkLogits(const at::Tensor& h, const at::Tensor& w) {
 }
 
 struct ChunkedCrossEntropyFn : torch::autograd::Function<ChunkedCrossEntropyFn> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& hidden,
-                            const at::Tensor& weight, const at::Tensor& labels, int64_t chunk) {
+  // group_sums: a (G) tensor the token losses are summed into per `groups`
+  // (empty: none; autograd wants defined inputs). A constant to autograd.
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& hidden, const at::Tensor& weight,
+                            const at::Tensor& labels, int64_t chunk, const at::Tensor& groups, at::Tensor group_sums) {
     const int64_t n = hidden.size(0);
     auto lse = at::empty({n}, hidden.options().dtype(at::kFloat));
     auto total = at::zeros({}, hidden.options().dtype(at::kFloat));
@@ -30,7 +32,9 @@ struct ChunkedCrossEntropyFn : torch::autograd::Function<ChunkedCrossEntropyFn> 
       auto chunk_lse = at::logsumexp(logits, -1);
       lse.slice(0, start, end).copy_(chunk_lse);
       auto target = logits.gather(1, y.clamp_min(0).unsqueeze(1)).squeeze(1);
-      total += ((chunk_lse - target) * valid).sum();
+      auto token = (chunk_lse - target) * valid;  // (n)
+      total += token.sum();
+      if (group_sums.numel() > 0) group_sums.index_add_(0, groups.slice(0, start, end).clamp_min(0), token.detach());
     }
     ctx->save_for_backward({hidden, weight, labels, lse});
     ctx->saved_data["chunk"] = chunk;
@@ -60,20 +64,32 @@ struct ChunkedCrossEntropyFn : torch::autograd::Function<ChunkedCrossEntropyFn> 
       grad_hidden.slice(0, start, end).copy_(at::matmul(p.to(h.scalar_type()), weight.to(h.scalar_type())));
       grad_weight += at::matmul(p.t(), h.to(at::kFloat));
     }
-    return {grad_hidden, grad_weight.to(weight.scalar_type()), at::Tensor(), at::Tensor()};
+    return {grad_hidden, grad_weight.to(weight.scalar_type()), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
 }  // namespace
 
 at::Tensor ChunkedCrossEntropySum(const at::Tensor& hidden, const at::Tensor& weight,
-                                  const at::Tensor& labels, int64_t chunk_size) {
+                                  const at::Tensor& labels, int64_t chunk_size, const at::Tensor& groups,
+                                  at::Tensor* group_sums) {
   if (hidden.dim() != 2 || weight.dim() != 2 || labels.dim() != 1 ||
       hidden.size(0) != labels.size(0) || hidden.size(1) != weight.size(1)) {
     throw ConfigError("ChunkedCrossEntropySum: expected hidden (N, C), weight (V, C), labels (N)");
   }
   if (chunk_size < 1) throw ConfigError(ErrorWithFix("loss chunk size must be >= 1", "set train.loss_chunk_size"));
-  return ChunkedCrossEntropyFn::apply(hidden, weight, labels, chunk_size);
+  const auto opts = hidden.options().dtype(at::kFloat);
+  at::Tensor sums = at::empty({0}, opts), ids = at::empty({0}, labels.options());
+  if (group_sums) {
+    if (!groups.defined() || groups.dim() != 1 || groups.size(0) != labels.size(0) || !group_sums->defined()) {
+      throw ConfigError("ChunkedCrossEntropySum: per-group sums need groups (N) and a (G) output tensor");
+    }
+    sums = at::zeros({group_sums->size(0)}, opts);
+    ids = groups.to(at::kLong);
+  }
+  auto loss = ChunkedCrossEntropyFn::apply(hidden, weight, labels, chunk_size, ids, sums);
+  if (group_sums) *group_sums = sums;
+  return loss;
 }
 
 }  // namespace loom::ops

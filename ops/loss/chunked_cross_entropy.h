@@ -15,7 +15,11 @@ namespace loom::ops {
 
 constexpr int64_t kIgnoreLabel = -100;
 
+// groups (N) int64 in [0, G), with group_sums pointing at a (G) tensor:
+// also writes the token losses summed per group there (fp32, no gradient),
+// at no extra matmul.
 at::Tensor ChunkedCrossEntropySum(const at::Tensor& hidden, const at::Tensor& weight,
-                                  const at::Tensor& labels, int64_t chunk_size);
+                                  const at::Tensor& labels, int64_t chunk_size,
+                                  const at::Tensor& groups = {}, at::Tensor* group_sums = nullptr);
 
 }  // namespace loom::ops

@@ -23,6 +23,13 @@ at::Tensor JoinSequence(const at::Tensor& r) {
 
 }  // namespace
 
+bool UlyssesAttention::CoversGatheredRows(const ops::AttentionInputs& inputs) const {
+  // The collator's runs of the whole rows make gathering doc_ids unneeded.
+  const auto* s = inputs.segments;
+  return s && inputs.doc_ids.defined() && s->seq_len == inputs.doc_ids.size(1) * sp_->size() &&
+         static_cast<int64_t>(s->rows.size()) == inputs.doc_ids.size(0);
+}
+
 at::Tensor UlyssesAttention::ReplicateKv(const at::Tensor& kv, int64_t heads) const {
   const int64_t p = sp_->size();
   if (auto err = UlyssesLayoutError(heads, kv.size(1), p); !err.empty()) throw ConfigError(err);
@@ -69,7 +76,7 @@ at::Tensor UlyssesAttention::Attend(const at::Tensor& q, const at::Tensor& k, co
   auto kr = ReplicateKv(k, q.size(1));
   auto vr = ReplicateKv(v, q.size(1));
   ops::AttentionInputs global = inputs;
-  global.doc_ids = GlobalDocIds(inputs.doc_ids);
+  if (!CoversGatheredRows(inputs)) global.doc_ids = GlobalDocIds(inputs.doc_ids);
   // (B, n, T/P, D) -> (B, n/P, T, D): scatter heads (dim 1), gather sequence (dim 2).
   auto qh = comm::AllToAllScatterGather(q, sp_, 1, 2);
   auto kh = comm::AllToAllScatterGather(kr, sp_, 1, 2);
@@ -86,7 +93,7 @@ at::Tensor UlyssesAttention::AttendProjected(const ops::QkvProjections& qkv, con
 at::Tensor UlyssesAttention::AttendAsync(const ops::QkvProjections& qkv, const ops::AttentionInputs& inputs) {
   const int64_t p = sp_->size();
   ops::AttentionInputs global = inputs;
-  global.doc_ids = GlobalDocIds(inputs.doc_ids);  // before the exchanges: usually cached
+  if (!CoversGatheredRows(inputs)) global.doc_ids = GlobalDocIds(inputs.doc_ids);  // before the exchanges: usually cached
 
   // q's exchange flies while k is projected, k's while v is.
   comm::PendingAllToAll pq, pk, pv;

@@ -47,6 +47,9 @@ class UlyssesAttention : public ops::AttentionBackend {
  private:
   // (B, T/P) local doc ids -> (B, T) for the whole row; undefined stays so.
   at::Tensor GlobalDocIds(const at::Tensor& local);
+  // Whether inputs.segments are the runs of the rows this rank's doc_ids
+  // slice belongs to (so the gathered sequence needs no doc_ids gather).
+  bool CoversGatheredRows(const ops::AttentionInputs& inputs) const;
   // k or v (B, K, T/P, D) with each KV head repeated so every rank gets the
   // KV heads of its query heads; ConfigError when `heads` does not split.
   at::Tensor ReplicateKv(const at::Tensor& kv, int64_t heads) const;

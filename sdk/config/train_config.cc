@@ -87,6 +87,32 @@ std::vector<ConfigKey> BuildSchema() {
       {LOOM_KEY(data, tokenizer), "Path to tokenizer.json (for generation and samples)", {}, {}},
       {LOOM_KEY(data, seq_len), "Positions per packed row", {}, AtLeast(1)},
       {LOOM_KEY(data, micro_batch_size), "Rows per micro-batch (per rank)", {}, AtLeast(1)},
+      {LOOM_KEY(data, prefetch),
+       "Micro-batches a background thread prepares ahead (decoding and processing media overlap the step); "
+       "0 = prepare each on the training thread. The share of each step spent waiting is recorded "
+       "(extra.data_wait_share)", {}, AtLeast(0)},
+      {LOOM_KEY(data, max_tokens_per_micro_batch),
+       "Dynamic batching: > 0 makes each micro-batch one row of whole conversations whose cost (LLM "
+       "positions + data.encoder_token_cost x encoder positions) is at most this, packed first-fit "
+       "decreasing; data.micro_batch_size is then 1 and data.seq_len unused. Text datasets take rows "
+       "of this many positions. 0 = fixed rows of data.seq_len", {}, AtLeast(0)},
+      {LOOM_KEY(data, encoder_token_cost),
+       "Dynamic batching: what one encoder position (an image patch, an audio frame after the "
+       "convolutions) costs in LLM tokens", {}, AtLeast(0)},
+      {LOOM_KEY(data, pack_window), "Dynamic batching: conversations (in shuffled order) packed together",
+       {}, AtLeast(1)},
+      {LOOM_KEY(data, pad_to_multiple),
+       "Dynamic batching, or data.pack false: a batch's length is rounded up to this", {},
+       AtLeast(1)},
+      {LOOM_KEY(data, pack),
+       "Conversations with fixed rows: pack whole conversations into rows of data.seq_len (true), or "
+       "put each in its own row, a batch of data.micro_batch_size padded to its longest (false: "
+       "fixed-size batching, the baseline dynamic batching is measured against)", {}, {}},
+      {LOOM_KEY(data, max_bad_fraction),
+       "Bad samples met while training (missing, corrupt or changed media files, conversations longer "
+       "than a row) are skipped and counted by reason (extra.bad_samples); the run fails, naming the "
+       "last file and reason, once more than this fraction of the samples read were bad (from the 20th "
+       "sample on). 0 = any bad sample fails the run", {}, AtLeast(0)},
       {LOOM_KEY(data, synthetic_media),
        "Omni models: give packed rows synthetic images and audio clips (random pixels and log-mel "
        "features behind real placeholder tokens, a function of each row's tokens) until multimodal "

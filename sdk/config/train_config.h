@@ -33,6 +33,18 @@ struct DataConfig {
   // Omni models: give packed rows synthetic images and audio clips (random
   // pixels / log-mel features behind real placeholder tokens; sdk/data/synthetic_media.h).
   bool synthetic_media = false;
+  int64_t prefetch = 2;  // micro-batches a background thread prepares ahead (0: none)
+  // Dynamic batching: > 0 makes each micro-batch one row filled with whole
+  // conversations up to this cost (sdk/data/chat_packing.h); 0: fixed rows.
+  int64_t max_tokens_per_micro_batch = 0;
+  double encoder_token_cost = 0.0;  // dynamic batching: LLM tokens one encoder position costs
+  int64_t pack_window = 256;        // dynamic batching: conversations packed together
+  int64_t pad_to_multiple = 8;      // dynamic batching / no packing: a batch's length rounded up to this
+  bool pack = true;  // conversations: false = one per row, micro_batch_size per batch padded to the longest
+  // Bad samples met while reading (missing, corrupt or changed files, too
+  // long): the run fails once more than this fraction of the samples read
+  // were bad (checked from the 20th sample on; 0: any bad sample fails).
+  double max_bad_fraction = 0.1;
 };
 
 struct TrainConfig {

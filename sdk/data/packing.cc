@@ -125,6 +125,7 @@ PackedBatch PackedLoader::Next() {
     const int64_t o = j * seq_len_;
     FillRow(global_row, input + o, label + o, position + o, doc + o);
   }
+  batch.segments = std::make_shared<ops::PackedSegments>(ops::SegmentsOf(batch.doc_ids));
   ++position_;
   return batch;
 }

@@ -24,12 +24,29 @@ ProgressLine::ProgressLine(int64_t total_steps) : ProgressLine(total_steps, std:
 
 ProgressLine::~ProgressLine() { Finish(); }
 
+namespace {
+
+// " | skipped 3 (corrupt image 2, missing file 1)" once a run skipped bad samples.
+std::string Skipped(const StepMetrics& m) {
+  if (!m.extra.is_object() || !m.extra.contains("bad_samples")) return "";
+  int64_t total = 0;
+  std::string parts;
+  for (const auto& [reason, count] : m.extra["bad_samples"].items()) {
+    if (!count.is_number_integer() || count.get<int64_t>() == 0) continue;
+    total += count.get<int64_t>();
+    parts += (parts.empty() ? "" : ", ") + reason + " " + std::to_string(count.get<int64_t>());
+  }
+  return total ? " | skipped " + std::to_string(total) + " (" + parts + ")" : "";
+}
+
+}  // namespace
+
 std::string ProgressLine::Format(const StepMetrics& m, int64_t total_steps, double eta_seconds) {
   char loss[32];
   std::snprintf(loss, sizeof(loss), "%.4f", m.loss);
   return "step " + std::to_string(m.step) + "/" + std::to_string(total_steps) + " | loss " +
          loss + " | lr " + FormatLr(m.lr) + " | " + FormatRate(m.tokens_per_s) +
-         " tok/s | ETA " + (eta_seconds < 0 ? std::string("-") : FormatDuration(eta_seconds));
+         " tok/s | ETA " + (eta_seconds < 0 ? std::string("-") : FormatDuration(eta_seconds)) + Skipped(m);
 }
 
 void ProgressLine::Update(const StepMetrics& m) {

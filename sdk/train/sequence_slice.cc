@@ -6,6 +6,21 @@
 #include "ops/base/sequence_shard.h"
 
 namespace loom::train {
+namespace {
+
+// The runs of rows right-padded to `len` positions: a padding run appended.
+std::shared_ptr<const ops::PackedSegments> PaddedSegments(const std::shared_ptr<const ops::PackedSegments>& s,
+                                                          int64_t len) {
+  if (!s || s->seq_len == len) return s;
+  auto out = std::make_shared<ops::PackedSegments>(*s);
+  for (auto& row : out->rows) row.push_back({s->seq_len, len, -1});
+  out->seq_len = len;
+  return out;
+}
+
+int64_t PaddedLength(int64_t len, int sp_size) { return (len + sp_size - 1) / sp_size * sp_size; }
+
+}  // namespace
 
 data::PackedBatch SliceSequence(const data::PackedBatch& batch, int sp_rank, int sp_size) {
   if (sp_size < 1 || sp_rank < 0 || sp_rank >= sp_size) {
@@ -25,6 +40,9 @@ data::PackedBatch SliceSequence(const data::PackedBatch& batch, int sp_rank, int
   out.labels = cut(batch.labels, data::kIgnoreIndex);
   out.position_ids = cut(positions, 0);
   out.doc_ids = cut(doc_ids, -1);
+  if (batch.loss_groups.defined()) out.loss_groups = cut(batch.loss_groups, -1);
+  out.segments = PaddedSegments(batch.segments, PaddedLength(len, sp_size));
+  out.read = batch.read;
   return out;
 }
 
@@ -36,6 +54,10 @@ data::PackedBatch SliceForModel(const models::TrainableModel& model, const data:
   }
   data::PackedBatch out = batch;
   out.labels = ops::ShardSequence(batch.labels, 1, sp_rank, sp_size, data::kIgnoreIndex).contiguous();
+  if (batch.loss_groups.defined()) {
+    out.loss_groups = ops::ShardSequence(batch.loss_groups, 1, sp_rank, sp_size, -1).contiguous();
+  }
+  out.segments = PaddedSegments(batch.segments, PaddedLength(batch.seq_len(), sp_size));
   return out;
 }
 

@@ -49,7 +49,13 @@ int64_t TokensOnThisRank(const data::PackedBatch& b, models::SequenceShard seque
 }  // namespace
 
 models::ModelInputs InputsOf(const data::PackedBatch& b, models::SequenceShard sequence) {
-  return {b.input_ids, b.position_ids, b.doc_ids, b.media, sequence};
+  models::ModelInputs in{b.input_ids, b.position_ids, b.doc_ids, b.media, sequence};
+  in.segments = b.segments;
+  if (b.loss_groups.defined()) {
+    in.loss_groups = b.loss_groups;
+    in.n_loss_groups = data::kLossGroups;
+  }
+  return in;
 }
 
 // The step hooks of a sharded model: FsdpModel or ComponentFsdp (same methods).
@@ -89,6 +95,7 @@ StepStats TrainStep(models::TrainableModel& model, torch::optim::Optimizer& opti
   optimizer.zero_grad();
   double loss_sum = 0;
   double aux_weighted = 0;  // mean over micro-batches of coef x aux (already global)
+  std::vector<double> group_sum, group_count;  // per loss group: this rank's token-loss sums and label counts
   auto* router = model.router_stats();
   if (router) router->set_grad_scale(1.0 / static_cast<double>(micro.size()));
   for (const auto& b : micro) {
@@ -101,6 +108,18 @@ StepStats TrainStep(models::TrainableModel& model, torch::optim::Optimizer& opti
     if (router && o.reduce_router_stats) o.reduce_router_stats(router);
     (loss / static_cast<double>(stats.label_tokens)).backward();
     loss_sum += loss.item<double>();
+    if (b.loss_groups.defined()) {
+      const auto sums = model.LastLossByGroup().to(at::kDouble).contiguous();
+      const auto labelled = (b.labels != data::kIgnoreIndex) & (b.loss_groups >= 0);
+      const auto counts = at::zeros({data::kLossGroups}, at::kLong)
+                              .index_add_(0, b.loss_groups.masked_select(labelled), at::ones({labelled.sum().item<int64_t>()}, at::kLong));
+      group_sum.resize(data::kLossGroups, 0.0);
+      group_count.resize(data::kLossGroups, 0.0);
+      for (int g = 0; g < data::kLossGroups; ++g) {
+        group_sum[g] += sums[g].item<double>();
+        group_count[g] += static_cast<double>(counts[g].item<int64_t>());
+      }
+    }
     if (router && router->has_aux()) {
       aux_weighted += model.AuxLoss() / static_cast<double>(micro.size());
       stats.aux_loss += router->aux_loss() / static_cast<double>(micro.size());
@@ -117,6 +136,12 @@ StepStats TrainStep(models::TrainableModel& model, torch::optim::Optimizer& opti
   stats.loss = text + aux_weighted;
   stats.loss_terms = {{"text", text}};
   if (router && router->has_aux()) stats.loss_terms.emplace_back("router_aux", aux_weighted);
+  // Every rank reads the same groups list (the loader always sets loss_groups
+  // for conversations), so the sums below pair up across ranks.
+  for (size_t g = 0; g < group_sum.size(); ++g) {
+    const double n = sum(group_count[g]);
+    if (n > 0) stats.loss_by_group.push_back({data::LossGroupName(static_cast<int>(g)), sum(group_sum[g]) / n, static_cast<int64_t>(n)});
+  }
   if (o.finish_gradients) o.finish_gradients();
   if (o.clip_grad_norm) {
     stats.grad_norm = o.clip_grad_norm(o.grad_clip);

@@ -61,6 +61,15 @@ struct StepStats {
   // step's label tokens), and "router_aux" (coef x aux loss, MoE models).
   // A component that adds a loss of its own (an image decoder) adds its term.
   std::vector<std::pair<std::string, double>> loss_terms;
+  // Conversations (batches with loss_groups): the mean token loss over the
+  // labels of each modality mix (text-only, image, audio, image+audio
+  // conversations) with its global label count; groups without labels left out.
+  struct GroupLoss {
+    std::string group;
+    double mean = 0;
+    int64_t labels = 0;
+  };
+  std::vector<GroupLoss> loss_by_group;
   // MoE models only (empty / 0 otherwise):
   double aux_loss = 0;     // unweighted aux loss, mean over micro-batches (loss includes coef x this)
   std::vector<std::vector<int64_t>> expert_tokens;  // [sparse layer][expert] assignments, summed over micro-batches

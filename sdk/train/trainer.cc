@@ -18,6 +18,7 @@
 #include "sdk/config/load_config.h"
 #include "sdk/data/chat_loader.h"
 #include "sdk/data/packing.h"
+#include "sdk/data/prefetch.h"
 #include "sdk/data/synthetic_media.h"
 #include "sdk/data/token_dataset.h"
 #include "sdk/metrics/memory.h"
@@ -28,6 +29,7 @@
 #include "sdk/train/plan_config.h"
 #include "sdk/train/sequence_slice.h"
 #include "sdk/train/train_step.h"
+#include "sdk/train/trainer_data.h"
 #include "sdk/train/trainer_observers.h"
 
 namespace loom::train {
@@ -50,7 +52,9 @@ struct Trainer::Impl {
   std::unique_ptr<parallel::ComponentFsdp> fsdp;  // null in one process
   std::unique_ptr<data::TokenDataset> train_data, eval_data;  // text datasets
   std::unique_ptr<data::ChatDataset> train_chat, eval_chat;   // or conversations with media
-  std::unique_ptr<data::BatchStream> loader;
+  std::unique_ptr<data::BatchStream> loader;  // behind a PrefetchStream when data.prefetch > 0
+  int data_world = 1;                          // data ranks (a loader position is global / this)
+  ReadTally reads;                             // samples read and bad ones, over the data ranks
   std::vector<data::PackedBatch> eval_batches;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   StepOptions step_options;
@@ -198,25 +202,19 @@ std::unique_ptr<Trainer> Trainer::Create(const config::LoomConfig& cfg, const co
   const int data_rank = t->distributed() ? t->groups().dp->rank() : 0;
   const int data_world = t->distributed() ? t->groups().dp->size() : 1;
   const auto seed = static_cast<uint64_t>(cfg.train.seed);
-  if (t->train_chat) {
-    t->loader = std::make_unique<data::ChatLoader>(*t->train_chat, cfg.data.seq_len, cfg.data.micro_batch_size, seed,
-                                                   data_rank, data_world);
-  } else {
-    t->loader = std::make_unique<data::PackedLoader>(*t->train_data, cfg.data.seq_len, cfg.data.micro_batch_size, seed,
-                                                     data_rank, data_world);
+  t->data_world = data_world;
+  t->loader = OpenLoader(cfg, t->train_data.get(), t->train_chat.get(), /*eval=*/false, data_rank, data_world);
+  if (cfg.data.prefetch > 0) {
+    t->loader = std::make_unique<data::PrefetchStream>(std::move(t->loader), static_cast<int>(cfg.data.prefetch));
   }
   if (!cfg.data.eval.empty() && cfg.train.eval_every > 0) {
-    std::unique_ptr<data::BatchStream> eval_loader;
     if (t->train_chat) {
       t->eval_chat = std::make_unique<data::ChatDataset>(data::ChatDataset::Open(cfg.data.eval));
       CheckChatDataFits(*t->eval_chat, t->omni);
-      eval_loader = std::make_unique<data::ChatLoader>(*t->eval_chat, cfg.data.seq_len, cfg.data.micro_batch_size, 0,
-                                                       data_rank, data_world, 1);
     } else {
       t->eval_data = std::make_unique<data::TokenDataset>(data::TokenDataset::Open(cfg.data.eval));
-      eval_loader = std::make_unique<data::PackedLoader>(*t->eval_data, cfg.data.seq_len, cfg.data.micro_batch_size, 0,
-                                                         data_rank, data_world, 1);
     }
+    auto eval_loader = OpenLoader(cfg, t->eval_data.get(), t->eval_chat.get(), /*eval=*/true, data_rank, data_world);
     for (int64_t i = 0; i < cfg.train.eval_batches && !eval_loader->done(); ++i) {
       t->eval_batches.push_back(t->Prepare(eval_loader->Next()));
     }
@@ -311,7 +309,17 @@ bool Trainer::Step() {
     SetLearningRate(*t.optimizer, lr);
     const auto t0 = Clock::now();
     std::vector<data::PackedBatch> micro;
-    for (int64_t i = 0; i < cfg.train.grad_accum; ++i) micro.push_back(t.Prepare(t.loader->Next()));
+    double data_wait = 0;
+    for (int64_t i = 0; i < cfg.train.grad_accum; ++i) {
+      const auto w0 = Clock::now();
+      auto batch = t.loader->Next();
+      data_wait += std::chrono::duration<double>(Clock::now() - w0).count();
+      micro.push_back(t.Prepare(std::move(batch)));
+    }
+    if (t.train_chat) {
+      t.reads.Add(micro, [&t](double v) { return t.Sum(v); }, !t.distributed() || t.groups().sp->rank() == 0);
+      t.reads.Check(cfg.data.max_bad_fraction);
+    }
     const StepStats stats = TrainStep(*t.model, *t.optimizer, micro, t.step_options);
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     metrics::StepMetrics m;
@@ -320,10 +328,31 @@ bool Trainer::Step() {
     m.lr = lr;
     m.grad_norm = stats.grad_norm;
     m.step_time_s = seconds;
-    m.tokens_per_s = t.Sum(static_cast<double>(stats.tokens)) / seconds;
+    const double tokens = t.Sum(static_cast<double>(stats.tokens));  // every rank's, without padding
+    m.tokens_per_s = tokens / seconds;
     m.peak_mem_bytes = metrics::PeakRssBytes();
+    m.extra["data_wait_share"] = seconds > 0 ? data_wait / seconds : 0.0;  // this rank's time waiting for batches
+    int64_t positions = 0;
+    for (const auto& b : micro) positions += b.input_ids.numel();
+    // A model slicing itself holds whole rows on each SP rank and computes 1 / sp of them.
+    const int sp = t.distributed() && t.model->SlicesSequenceItself() ? t.groups().sp->size() : 1;
+    const double all_positions = t.Sum(static_cast<double>(positions) / sp);
+    m.extra["padding_fraction"] = all_positions > 0 ? 1.0 - tokens / all_positions : 0.0;
     if (stats.loss_terms.size() > 1 || t.plan.components.size() > 1) {  // each term on its own
       for (const auto& [term, value] : stats.loss_terms) m.extra["loss_terms"][term] = value;
+    }
+    if (t.train_chat) {  // bad samples so far (every data rank), and the loss per modality mix
+      auto& bad = m.extra["bad_samples"];
+      bad = nlohmann::json::object();
+      const auto& read = t.reads.total();
+      for (int r = 0; r < data::kBadSampleReasons; ++r) {
+        if (read.bad[static_cast<size_t>(r)] > 0) bad[data::BadSampleName(r)] = read.bad[static_cast<size_t>(r)];
+      }
+      m.extra["samples_read"] = read.samples;
+      for (const auto& g : stats.loss_by_group) {
+        m.extra["loss_by_modality"][g.group] = g.mean;
+        m.extra["labels_by_modality"][g.group] = g.labels;
+      }
     }
     if (!stats.expert_tokens.empty()) {  // MoE: aux loss and assignments per decoder layer and expert
       m.extra["aux_loss"] = stats.aux_loss;
@@ -397,7 +426,7 @@ TrainerState Trainer::State() const {
   const Impl& t = *impl_;
   TrainerState s;
   s.step = step_;
-  s.data_position = t.loader->position();
+  s.data_position = t.loader->position() * t.data_world;  // global: resumable on another number of data ranks
   s.rng = at::detail::getDefaultCPUGenerator().get_state();
   if (t.distributed()) {
     for (const auto& [name, shard] : t.Shards()) s.model.emplace_back(name, shard.detach().clone());
@@ -455,7 +484,13 @@ void Trainer::Restore(const TrainerState& s) {
     }
   }
   step_ = s.step;
-  t.loader->Seek(s.data_position);
+  if (s.data_position % t.data_world != 0) {
+    throw ConfigError(ErrorWithFix("trainer state is at global micro-batch " + std::to_string(s.data_position) +
+                                       ", which " + std::to_string(t.data_world) + " data ranks cannot share evenly",
+                                   "resume on a number of data ranks dividing " + std::to_string(s.data_position) +
+                                       " (keep data ranks x train.grad_accum to keep the global batch)"));
+  }
+  t.loader->Seek(s.data_position / t.data_world);
   if (s.rng.defined()) {
     at::Generator gen = at::detail::getDefaultCPUGenerator();  // a handle: sets the default generator
     gen.set_state(s.rng);

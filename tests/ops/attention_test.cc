@@ -48,5 +48,30 @@ TEST(CausalAttentionTest, NoDocIdsIsOneCausalDocumentPerRow) {
   EXPECT_LE((out - want).abs().max().item<double>(), 1e-5);
 }
 
+TEST(CausalAttentionTest, CollatorSegmentsAreUsedAndMustCoverTheRows) {
+  torch::manual_seed(5);
+  auto doc_ids = torch::tensor({0, 0, 1, 1, 1, -1, 0, 0, 0, 0, 1, 2}, torch::kLong).view({2, 6});
+  auto q = torch::randn({2, 2, 6, 4}), k = torch::randn({2, 2, 6, 4}), v = torch::randn({2, 2, 6, 4});
+  const auto segments = SegmentsOf(doc_ids);
+  ASSERT_EQ(segments.seq_len, 6);
+  ASSERT_EQ(segments.rows[0].size(), 3u);  // [0,2) doc 0, [2,5) doc 1, [5,6) padding
+  EXPECT_EQ(segments.rows[0][2].doc, -1);
+  EXPECT_EQ(segments.rows[1].size(), 3u);
+  AttentionInputs given{doc_ids, 0, &segments};
+  EXPECT_TRUE(at::equal(CausalAttention(q, k, v, given), CausalAttention(q, k, v, {doc_ids})));
+  // The attention follows the given runs (not doc_ids) when they cover the rows:
+  // runs that merge row 0's documents give the one-document result.
+  PackedSegments merged = segments;
+  merged.rows[0] = {{0, 6, 0}};
+  AttentionInputs wrong{doc_ids, 0, &merged};
+  auto one_doc = CausalAttention(q, k, v, {at::zeros({2, 6}, at::kLong)});
+  EXPECT_TRUE(at::allclose(CausalAttention(q, k, v, wrong)[0], one_doc[0]));
+  // Runs of another length (a sliced row) are ignored: derived from doc_ids.
+  PackedSegments longer = merged;
+  longer.seq_len = 8;
+  AttentionInputs stale{doc_ids, 0, &longer};
+  EXPECT_TRUE(at::equal(CausalAttention(q, k, v, stale), CausalAttention(q, k, v, {doc_ids})));
+}
+
 }  // namespace
 }  // namespace loom::ops

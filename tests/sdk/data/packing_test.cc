@@ -10,6 +10,7 @@
 
 #include "ops/base/error.h"
 #include "sdk/data/dataset_builder.h"
+#include "sdk/data/prefetch.h"
 #include "tests/sdk/data/test_assets.h"
 
 namespace loom::data {
@@ -190,6 +191,64 @@ TEST(PackingNovelTest, RealDatasetRowsKeepDocumentsApart) {
   for (int i = 0; i < 10; ++i) {
     const auto b = loader.Next();
     for (int64_t r = 0; r < b.rows(); ++r) CheckRow(b, r, tokenizer.eos_id());
+  }
+}
+
+}  // namespace
+}  // namespace loom::data
+
+namespace loom::data {
+namespace {
+
+// A stream that fails on its `fail_at`-th batch (0-based).
+class FailingStream : public BatchStream {
+ public:
+  FailingStream(std::unique_ptr<BatchStream> inner, int64_t fail_at) : inner_(std::move(inner)), fail_at_(fail_at) {}
+  PackedBatch Next() override {
+    if (inner_->position() == fail_at_) throw DataError("bad.png: cannot decode the image");
+    return inner_->Next();
+  }
+  bool done() const override { return inner_->done(); }
+  int64_t position() const override { return inner_->position(); }
+  void Seek(int64_t p) override { inner_->Seek(p); }
+
+ private:
+  std::unique_ptr<BatchStream> inner_;
+  int64_t fail_at_;
+};
+
+TEST_F(PackingTest, PrefetchGivesTheSameBatchesSeeksAndRethrows) {
+  for (int depth : {1, 3}) {
+    PackedLoader plain(*ds_, 16, 2, 5, 0, 1, 2);
+    PrefetchStream ahead(std::make_unique<PackedLoader>(*ds_, 16, 2, 5, 0, 1, 2), depth);
+    int64_t n = 0;
+    while (!plain.done()) {
+      ASSERT_FALSE(ahead.done()) << "batch " << n;
+      const auto a = plain.Next(), b = ahead.Next();
+      EXPECT_TRUE(a.input_ids.equal(b.input_ids)) << "depth " << depth << " batch " << n;
+      EXPECT_TRUE(a.labels.equal(b.labels));
+      ++n;
+      EXPECT_EQ(ahead.position(), n);
+    }
+    EXPECT_TRUE(ahead.done()) << "a finite stream ends in step";
+    EXPECT_THROW(ahead.Next(), Error);
+    EXPECT_GT(n, 5);
+    // Seek drops what was prefetched.
+    ahead.Seek(2);
+    PackedLoader at2(*ds_, 16, 2, 5, 0, 1, 2);
+    at2.Seek(2);
+    EXPECT_TRUE(ahead.Next().input_ids.equal(at2.Next().input_ids));
+    EXPECT_EQ(ahead.position(), 3);
+  }
+  // An error in the background reaches the Next() of that batch, after the good ones.
+  PrefetchStream failing(std::make_unique<FailingStream>(std::make_unique<PackedLoader>(*ds_, 16, 2, 5), 2), 2);
+  failing.Next();
+  failing.Next();
+  try {
+    failing.Next();
+    ADD_FAILURE() << "the error was lost";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.png"), std::string::npos);
   }
 }
 
