@@ -6,7 +6,7 @@ BUILD_TYPE ?= Release
 CMAKE_ARGS ?=
 PYTHON    := .venv/bin/python
 
-.PHONY: all deps deps-oracle configure build test demo bench clean
+.PHONY: all deps deps-oracle configure build test demo demo-text bench clean
 
 all: build
 
@@ -31,10 +31,15 @@ build: configure
 test: build deps-oracle
 	@cd $(BUILD_DIR) && ctest -L cpu --output-on-failure -j $(JOBS) --timeout 600
 
-# The main job: tokenize a real novel, train a small Qwen3 from scratch,
-# show the falling loss from the run store, generate a sample.
+# The main job: train a small omni model from scratch on real emoji captions
+# and spoken prompts, show the loss per modality falling from the run store,
+# caption held-out images and transcribe held-out clips.
 demo: build
 	@LOOM=$(BUILD_DIR)/loom bash scripts/demo.sh
+
+# The text demo: tokenize a real novel, train a small Qwen3, generate a sample.
+demo-text: build
+	@LOOM=$(BUILD_DIR)/loom bash scripts/demo_text.sh
 
 bench: build
 	@cd $(BUILD_DIR) && ctest -L bench --output-on-failure -j 1 -V

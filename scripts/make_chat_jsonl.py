@@ -4,7 +4,10 @@ images with their names as captions (npm emoji-datasource-google) and
 spoken prompts with their transcripts (Debian asterisk-core-sounds-en),
 plus conversations holding both. Deterministic.
 
-    make_chat_jsonl.py ASSETS_DIR OUT.jsonl N_IMAGES N_CLIPS
+    make_chat_jsonl.py ASSETS_DIR OUT.jsonl N_IMAGES N_CLIPS [HELD_OUT.jsonl N_HELD_OUT]
+
+With HELD_OUT.jsonl: also N_HELD_OUT images and N_HELD_OUT clips that are
+not in OUT.jsonl, as pairs (for captioning and transcription after training).
 """
 import json
 import os
@@ -29,7 +32,19 @@ def main():
             clips.append((path, text.strip()))
     step_i = max(1, len(images) // max(1, n_images))
     step_c = max(1, len(clips) // max(1, n_clips))
+    all_images, all_clips = images, clips
     images, clips = images[::step_i][:n_images], clips[::step_c][:n_clips]
+    if len(sys.argv) > 6:
+        held, n_held = sys.argv[5], int(sys.argv[6])
+        used = {p for p, _ in images} | {p for p, _ in clips}
+        # Spread over the lists, so held-out samples are like the training ones.
+        free_i = [x for x in all_images[1::max(1, len(all_images) // max(1, 4 * n_held))] if x[0] not in used][:n_held]
+        free_c = [x for x in all_clips[1::max(1, len(all_clips) // max(1, 4 * n_held))] if x[0] not in used][:n_held]
+        with open(held, "w") as f:
+            for path, name in free_i:
+                f.write(json.dumps({"image": path, "caption": name}) + "\n")
+            for path, text in free_c:
+                f.write(json.dumps({"audio": path, "transcript": text}) + "\n")
     with open(out, "w") as f:
         for path, name in images:
             f.write(json.dumps({"image": path, "caption": name}) + "\n")

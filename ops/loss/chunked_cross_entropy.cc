@@ -87,7 +87,16 @@ at::Tensor ChunkedCrossEntropySum(const at::Tensor& hidden, const at::Tensor& we
     sums = at::zeros({group_sums->size(0)}, opts);
     ids = groups.to(at::kLong);
   }
-  auto loss = ChunkedCrossEntropyFn::apply(hidden, weight, labels, chunk_size, ids, sums);
+  // Only labelled rows reach the head: prompts, media placeholders and padding
+  // (most of a chat batch) cost no logits. index_select routes the gradient back.
+  const auto keep = (labels != kIgnoreLabel).nonzero().squeeze(1);
+  at::Tensor loss;
+  if (keep.size(0) == labels.size(0)) {
+    loss = ChunkedCrossEntropyFn::apply(hidden, weight, labels, chunk_size, ids, sums);
+  } else {
+    loss = ChunkedCrossEntropyFn::apply(hidden.index_select(0, keep), weight, labels.index_select(0, keep), chunk_size,
+                                        ids.numel() ? ids.index_select(0, keep) : ids, sums);
+  }
   if (group_sums) *group_sums = sums;
   return loss;
 }

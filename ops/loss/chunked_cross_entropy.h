@@ -3,7 +3,8 @@
 //   hidden (N, C), weight (V, C), labels (N) int64 (kIgnore = -100 skipped)
 //   -> scalar fp32: SUM over non-ignored tokens of -log softmax(hidden W^T)[label]
 //
-// Forward and backward walk the tokens in chunks of `chunk_size`, so peak extra
+// Only the labelled tokens reach the head (the rest cost no logits). Forward
+// and backward walk them in chunks of `chunk_size`, so peak extra
 // memory is chunk_size x V floats; backward recomputes each chunk's logits
 // (it keeps only the per-token logsumexp). The caller divides by the global
 // label-token count, which is what makes every parallel layout agree.

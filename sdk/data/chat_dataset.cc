@@ -97,12 +97,7 @@ ChatDataset ChatDataset::Open(const std::string& prefix) {
     const auto& m = j.at("markers");
     d.markers_ = {m.at("image_pad"), m.at("vision_start"), m.at("vision_end"),
                   m.at("audio_pad"), m.at("audio_start"),  m.at("audio_end")};
-    const auto& img = j.at("image");
-    d.image_.patch_size = img.at("patch_size"), d.image_.merge_size = img.at("merge_size");
-    d.image_.temporal_patch_size = img.at("temporal_patch_size");
-    d.image_.min_pixels = img.at("min_pixels"), d.image_.max_pixels = img.at("max_pixels");
-    d.audio_.n_mels = j.at("audio").at("n_mels");
-    d.audio_encoder_ = j.at("audio").at("encoder");
+    d.processing_ = ChatProcessingFromJson(j, path);
     for (const auto& s : j.at("samples")) {
       ChatSample sample;
       for (const auto& r : s.at("labels")) sample.labels.emplace_back(r.at(0), r.at(1));
@@ -198,17 +193,11 @@ ChatBuildReport BuildChatDataset(const Tokenizer& tok, const ChatBuildOptions& o
   const ChatMarkers markers = MarkersOf(tok, o.chat);
   for (auto& out : outs) {
     out.writer->Finish();
-    const json meta = {{"format", "loom.chat"},
-                       {"version", kChatVersion},
-                       {"markers", MarkersToJson(markers)},
-                       {"image",
-                        {{"patch_size", o.image.patch_size},
-                         {"merge_size", o.image.merge_size},
-                         {"temporal_patch_size", o.image.temporal_patch_size},
-                         {"min_pixels", o.image.min_pixels},
-                         {"max_pixels", o.image.max_pixels}}},
-                       {"audio", {{"n_mels", o.audio.n_mels}, {"encoder", o.audio_encoder}}},
-                       {"samples", out.samples}};
+    json meta = ChatProcessingToJson({o.chat, o.image, o.audio, o.audio_encoder});
+    meta["format"] = "loom.chat";
+    meta["version"] = kChatVersion;
+    meta["markers"] = MarkersToJson(markers);
+    meta["samples"] = std::move(out.samples);
     std::ofstream(out.prefix + ".chat.json.tmp") << meta.dump();
     fs::rename(out.prefix + ".chat.json.tmp", out.prefix + ".chat.json");
     report.prefixes.push_back(out.prefix);

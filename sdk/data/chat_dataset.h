@@ -8,6 +8,7 @@
 //                                then eos;
 //   <prefix>.chat.json           {"format": "loom.chat", "version": 1,
 //                                 "markers": the placeholder token ids,
+//                                 "template": the markers' strings,
 //                                 "image": the processor options,
 //                                 "audio": {"n_mels", "encoder"},
 //                                 "samples": per document {"labels": [[begin,
@@ -26,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "sdk/data/chat_processing.h"
 #include "sdk/data/conversation.h"
 #include "sdk/data/image_processor.h"
 #include "sdk/data/token_dataset.h"
@@ -54,18 +56,18 @@ class ChatDataset {
   const ChatSample& sample(int64_t i) const { return samples_.at(static_cast<size_t>(i)); }
   int64_t n_docs() const { return tokens_.n_docs(); }
   const ChatMarkers& markers() const { return markers_; }
-  const Qwen2VlImageOptions& image_options() const { return image_; }
-  const WhisperFeatureOptions& audio_options() const { return audio_; }
-  const std::string& audio_encoder() const { return audio_encoder_; }
+  const Qwen2VlImageOptions& image_options() const { return processing_.image; }
+  const WhisperFeatureOptions& audio_options() const { return processing_.audio; }
+  const std::string& audio_encoder() const { return processing_.audio_encoder; }
+  // The template and processors it was built with (saved beside an export).
+  const ChatProcessing& processing() const { return processing_; }
 
  private:
   explicit ChatDataset(TokenDataset tokens) : tokens_(std::move(tokens)) {}
   TokenDataset tokens_;
   std::vector<ChatSample> samples_;
   ChatMarkers markers_;
-  Qwen2VlImageOptions image_;
-  WhisperFeatureOptions audio_;
-  std::string audio_encoder_ = "qwen2_audio_encoder";
+  ChatProcessing processing_;
 };
 
 struct ChatBuildOptions {

@@ -132,8 +132,16 @@ std::string DescribeRun(const Trainer::Impl& t, int64_t run_id) {
      << (t.train_chat ? t.train_chat->tokens().info().n_tokens : t.train_data->info().n_tokens) << " training tokens"
      << (t.train_chat ? " (" + std::to_string(t.train_chat->n_docs()) + " conversations)" : "")
      << (t.omni && t.cfg.data.synthetic_media ? " (with synthetic media)" : "") << ", " << t.cfg.train.steps
-     << " steps of " << t.cfg.train.grad_accum << " x " << t.cfg.data.micro_batch_size << " x " << t.cfg.data.seq_len
-     << " tokens per data rank (" << data_world << "), ";
+     << " steps of " << t.cfg.train.grad_accum;
+  const auto& d = t.cfg.data;
+  if (d.max_tokens_per_micro_batch > 0) {
+    os << " x " << (t.train_chat ? "up to " : "") << d.max_tokens_per_micro_batch << " tokens (dynamic batching)";
+  } else if (t.train_chat && !d.pack) {
+    os << " x " << d.micro_batch_size << " conversations (unpacked)";
+  } else {
+    os << " x " << d.micro_batch_size << " x " << d.seq_len << " tokens";
+  }
+  os << " per data rank (" << data_world << "), ";
   for (size_t i = 0; i < t.plan.components.size(); ++i) os << (i ? "; " : "") << DescribeComponent(t, i);
   os << "; run store " << t.cfg.run.db;
   return os.str();
@@ -402,9 +410,15 @@ std::string Trainer::Export() {
   }
   if (t.leader) {
     t.model->SaveExport(std::move(state), result_.model_dir);
-    if (!cfg.data.tokenizer.empty() && fs::exists(cfg.data.tokenizer)) {
-      fs::copy_file(cfg.data.tokenizer, fs::path(result_.model_dir) / "tokenizer.json",
-                    fs::copy_options::overwrite_existing);
+    // The tokenizer (data.tokenizer, else the one the dataset was built with) and, for
+    // conversations, the template and processors: what `loom generate` needs.
+    std::string tokenizer = cfg.data.tokenizer;
+    if (tokenizer.empty()) tokenizer = t.train_chat ? t.train_chat->tokens().info().tokenizer : t.train_data->info().tokenizer;
+    if (!tokenizer.empty() && fs::exists(tokenizer)) {
+      fs::copy_file(tokenizer, fs::path(result_.model_dir) / "tokenizer.json", fs::copy_options::overwrite_existing);
+    }
+    if (t.train_chat) {
+      data::WriteChatProcessing(t.train_chat->processing(), (fs::path(result_.model_dir) / "loom_chat.json").string());
     }
   }
   Emit(step_, "export", "model_dir=" + result_.model_dir);

@@ -50,3 +50,17 @@ if "$loom" train --model.config "$work/omni128.json" "${common[@]}" --run.name b
   echo "a dataset with 80 mel bins trained a model with 128" >&2; exit 1
 fi
 grep -q "mel bins: the dataset has 80, the model 128; fix: rebuild with --n-mels 128" "$work/bad.log" || { cat "$work/bad.log"; exit 1; }
+# The export holds the tokenizer and the template; `loom generate` answers an image and a clip.
+for f in config.json model.safetensors tokenizer.json loom_chat.json; do
+  [ -s "$work/runs/single/final/$f" ] || { echo "the export lacks $f" >&2; exit 1; }
+done
+png=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["image"])' "$work/chat.jsonl")
+"$loom" generate --model "$work/runs/single/final" --image "$png" --prompt "What is this?" --max-new-tokens 4 \
+  | tee "$work/gen.log"
+grep -q "^prompt: [0-9]* tokens, image $png, text \"What is this?\"" "$work/gen.log"
+grep -q "^reply: " "$work/gen.log"
+mkdir -p "$work/text_model" && echo '{"model_type": "qwen3"}' > "$work/text_model/config.json"
+if "$loom" generate --model "$work/text_model" --image "$png" > "$work/gen_bad.log" 2>&1; then
+  echo "a text model took an image" >&2; exit 1
+fi
+grep -q "is a text model (model_type 'qwen3'): it takes no --image or --audio" "$work/gen_bad.log" || { cat "$work/gen_bad.log"; exit 1; }

@@ -165,5 +165,73 @@ TEST(AudioDecode, BadFilesAreNamed) {
   fs::remove_all(dir);
 }
 
+// A WAV file written byte by byte: `bits` per sample (8 unsigned, 16/24/32
+// signed PCM, or 32 float when `is_float`), `channels` interleaved.
+void WriteWav(const std::string& path, const std::vector<std::vector<double>>& channels, int rate, int bits, bool is_float) {
+  const uint32_t frames = static_cast<uint32_t>(channels[0].size());
+  const uint16_t nch = static_cast<uint16_t>(channels.size()), bytes = static_cast<uint16_t>(bits / 8);
+  std::ofstream f(path, std::ios::binary);
+  const auto u32 = [&](uint32_t v) { f.write(reinterpret_cast<const char*>(&v), 4); };
+  const auto u16 = [&](uint16_t v) { f.write(reinterpret_cast<const char*>(&v), 2); };
+  f << "RIFF";
+  u32(36 + frames * nch * bytes);
+  f << "WAVEfmt ";
+  u32(16);
+  u16(is_float ? 3 : 1), u16(nch), u32(static_cast<uint32_t>(rate)), u32(static_cast<uint32_t>(rate) * nch * bytes);
+  u16(static_cast<uint16_t>(nch * bytes)), u16(static_cast<uint16_t>(bits));
+  f << "data";
+  u32(frames * nch * bytes);
+  for (uint32_t i = 0; i < frames; ++i) {
+    for (uint16_t c = 0; c < nch; ++c) {
+      const double x = channels[c][i];
+      if (is_float) {
+        const float v = static_cast<float>(x);
+        f.write(reinterpret_cast<const char*>(&v), 4);
+      } else if (bits == 8) {
+        f.put(static_cast<char>(static_cast<uint8_t>(std::lround(x * 127.0) + 128)));
+      } else {
+        const auto v = static_cast<int64_t>(std::lround(x * (std::pow(2.0, bits - 1) - 1)));
+        for (int b = 0; b < bytes; ++b) f.put(static_cast<char>((v >> (8 * b)) & 0xFF));
+      }
+    }
+  }
+}
+
+TEST(AudioDecode, EveryWavSampleFormatAndStereoDecodeToTheWave) {
+  const auto dir = Scratch("formats");
+  const int rate = 22050;
+  std::vector<double> left(2205), right(2205);
+  for (size_t i = 0; i < left.size(); ++i) {
+    left[i] = 0.5 * std::sin(2 * M_PI * 440.0 * static_cast<double>(i) / rate);
+    right[i] = 0.25 * std::cos(2 * M_PI * 220.0 * static_cast<double>(i) / rate);
+  }
+  struct Case {
+    int bits;
+    bool is_float;
+    double tolerance;  // one quantisation step
+  };
+  for (const Case c : {Case{8, false, 1.0 / 120}, Case{16, false, 1e-4}, Case{24, false, 1e-6}, Case{32, false, 1e-6},
+                       Case{32, true, 1e-7}}) {
+    for (int nch : {1, 2}) {
+      const std::string path = (dir / ("w" + std::to_string(c.bits) + (c.is_float ? "f" : "") + "_" +
+                                       std::to_string(nch) + ".wav")).string();
+      WriteWav(path, nch == 1 ? std::vector<std::vector<double>>{left} : std::vector<std::vector<double>>{left, right},
+               rate, c.bits, c.is_float);
+      const auto wave = DecodeAudioFile(path);
+      EXPECT_EQ(wave.sample_rate, rate) << path;
+      EXPECT_EQ(wave.channels, nch) << path;
+      ASSERT_EQ(wave.samples.numel(), static_cast<int64_t>(left.size())) << path;
+      double worst = 0;
+      for (size_t i = 0; i < left.size(); ++i) {
+        const double want = nch == 1 ? left[i] : (left[i] + right[i]) / 2;  // stereo averages to mono
+        worst = std::max(worst, std::abs(wave.samples[static_cast<int64_t>(i)].item<double>() - want));
+      }
+      EXPECT_LE(worst, c.tolerance) << path;
+      EXPECT_GT(wave.samples.abs().max().item<double>(), 0.3) << path << ": the wave is there";
+    }
+  }
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace loom::data
