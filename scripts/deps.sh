@@ -12,7 +12,7 @@ APT_PACKAGES=(
   libgloo-dev procps
   libglfw3-dev libimgui-dev xvfb
   libpcre2-dev libutf8proc-dev golang-github-colinmarc-hdfs-dev
-  libstb-dev libsndfile1-dev libsoxr-dev
+  libstb-dev libsndfile1-dev libsoxr-dev zlib1g-dev
 )
 TORCH_VERSION=2.13.0
 PY_REQUIREMENTS=(numpy "transformers==4.57.1" safetensors soxr)

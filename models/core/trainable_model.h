@@ -58,10 +58,10 @@ struct ModelInputs {
   // the inputs above are whole, and the model computes this shard of them.
   SequenceShard sequence{};
   // doc_ids' runs over whole rows (the collator's; null: derived when needed).
-  std::shared_ptr<const ops::PackedSegments> segments;
+  std::shared_ptr<const ops::PackedSegments> segments{};
   // labels-shaped int64 group of each label in [0, G) (or undefined):
   // LossSum also sums the token losses per group (LastLossByGroup).
-  at::Tensor loss_groups;
+  at::Tensor loss_groups{};
   int64_t n_loss_groups = 0;
 };
 

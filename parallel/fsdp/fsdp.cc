@@ -578,7 +578,15 @@ std::vector<std::pair<std::string, at::Tensor>> FsdpModel::GatherFullState(bool 
 
 std::vector<FsdpModel::UnitView> FsdpModel::Units() const {
   std::vector<UnitView> out;
-  for (const auto& u : units_) out.push_back({u->name, u->numel, u->padded, u->comm->rank(), u->comm->size(), u->shard});
+  for (const auto& u : units_) {
+    UnitView v{u->name, u->numel, u->padded, u->comm->rank(), u->comm->size(), u->shard, {}};
+    for (size_t i = 0; i < u->names.size(); ++i) {
+      auto shape = u->shapes[i];
+      if (u->expert) shape[0] *= groups_.ep->size();  // the full parameter's experts
+      v.members.push_back({u->names[i], shape, u->offsets[i], u->numels[i], u->begins[i]});
+    }
+    out.push_back(std::move(v));
+  }
   return out;
 }
 

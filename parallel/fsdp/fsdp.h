@@ -147,7 +147,18 @@ class FsdpModel {
   struct UnitView {
     std::string name;
     int64_t numel = 0, padded = 0, group_rank = 0, group_size = 1;
-    at::Tensor shard;
+    at::Tensor shard;  // positions [group_rank * padded / group_size, ...) of the unit's flat buffer
+    // The unit's flat buffer, parameter by parameter: `numel` values of
+    // parameter `name` (its full shape `shape`) start at `offset` in the
+    // buffer and are positions [begin, begin + numel) of the flattened full
+    // parameter (an expert slice: this ep rank's experts). What a
+    // checkpoint needs to save and reload the shard under another layout.
+    struct Member {
+      std::string name;
+      std::vector<int64_t> shape;
+      int64_t offset = 0, numel = 0, begin = 0;
+    };
+    std::vector<Member> members;
   };
   std::vector<UnitView> Units() const;
 

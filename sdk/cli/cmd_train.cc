@@ -16,9 +16,17 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("train", "Train a model from a YAML config with dotted overrides");
   cmd->allow_extras();
   cmd->footer("Arguments:\n  CONFIG             YAML config (see docs/config.md)\n"
-              "  --section.key V    override any key, e.g. --train.steps 50 --train.lr 1e-3");
+              "  --section.key V    override any key, e.g. --train.steps 50 --train.lr 1e-3\n"
+              "  --resume [DIR]     resume from a checkpoint (default: this run's latest; = --train.resume)");
   cmd->callback([=] {
-    const config::ConfigArgs args = config::SplitConfigArgs(cmd->remaining());
+    // `--resume [DIR|latest]` is `--train.resume` (latest when no value follows).
+    std::vector<std::string> rest = cmd->remaining();
+    for (size_t i = 0; i < rest.size(); ++i) {
+      if (rest[i] != "--resume") continue;
+      rest[i] = "--train.resume";
+      if (i + 1 == rest.size() || rest[i + 1].rfind("--", 0) == 0) rest.insert(rest.begin() + static_cast<long>(i) + 1, "latest");
+    }
+    const config::ConfigArgs args = config::SplitConfigArgs(rest);
     const config::LoomConfig cfg = config::LoadConfig(args.path, args.overrides);
     // Under `loom launch` (or torchrun/MPI/Slurm), join the world: FSDP/HSDP.
     auto heartbeat = runtime::Heartbeat::StartFromEnv();

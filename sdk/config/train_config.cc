@@ -142,6 +142,15 @@ std::vector<ConfigKey> BuildSchema() {
       {LOOM_KEY(train, eval_batches), "Micro-batches per evaluation", {}, AtLeast(1)},
       {LOOM_KEY(train, log_every), "Steps between log lines (the run store gets every step)",
        {}, AtLeast(1)},
+      {LOOM_KEY(train, checkpoint_every),
+       "Steps between sharded training checkpoints under run.dir/run.name/checkpoints (and one at the "
+       "last step): every rank's slices of the model and AdamW state, the data position, the RNGs; "
+       "committed atomically. 0 = off", {}, AtLeast(0)},
+      {LOOM_KEY(train, checkpoint_keep), "Committed checkpoints kept (the oldest are removed); 0 = all", {},
+       AtLeast(0)},
+      {LOOM_KEY(train, resume),
+       "Resume from a checkpoint: 'latest' (this run's newest), a checkpoint root or a step directory; "
+       "any layout and world size may load it. Empty = start afresh", {}, {}},
       // --- run ---------------------------------------------------------------
       {LOOM_KEY(run, name), "Run name (in the run store and under run.dir)", {}, {}},
       {LOOM_KEY(run, dir), "Directory for checkpoints and exports (run.dir/run.name)", {}, {}},

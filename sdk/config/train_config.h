@@ -65,6 +65,9 @@ struct TrainConfig {
   int64_t eval_every = 0;      // steps between evaluations; 0 = off
   int64_t eval_batches = 4;
   int64_t log_every = 1;
+  int64_t checkpoint_every = 0;  // steps between sharded checkpoints (and at the end); 0 = off
+  int64_t checkpoint_keep = 3;   // committed checkpoints kept (oldest removed); 0 = all
+  std::string resume;            // "" | "latest" | a checkpoint directory or root
 };
 
 struct RunConfig {

@@ -61,9 +61,9 @@ struct PackedBatch {
   at::Tensor position_ids;
   at::Tensor doc_ids;
   models::MediaInputs media{};
-  at::Tensor loss_groups;
-  std::shared_ptr<const ops::PackedSegments> segments;
-  ReadStats read;
+  at::Tensor loss_groups{};
+  std::shared_ptr<const ops::PackedSegments> segments{};
+  ReadStats read{};
 
   int64_t rows() const { return input_ids.size(0); }
   int64_t seq_len() const { return input_ids.size(1); }

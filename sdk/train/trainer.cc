@@ -30,6 +30,7 @@
 #include "sdk/train/sequence_slice.h"
 #include "sdk/train/train_step.h"
 #include "sdk/train/trainer_data.h"
+#include "sdk/train/trainer_impl.h"
 #include "sdk/train/trainer_observers.h"
 
 namespace loom::train {
@@ -37,51 +38,6 @@ namespace loom::train {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-struct Trainer::Impl {
-  config::LoomConfig cfg;
-  comm::CommunicatorPtr world;
-  bool leader = true;
-  parallel::Plan plan;
-  std::shared_ptr<models::TrainableModel> model;
-  const models::DecoderLM* llm = nullptr;     // the foundation (the model itself for an LLM)
-  const models::OmniModel* omni = nullptr;    // null unless an omni model
-  std::unique_ptr<models::ParameterSource> source;
-  std::string origin;                          // where the values come from (BuiltModel::origin)
-  std::vector<parallel::AppliedPlan> applied;  // one per plan component
-  size_t foundation = 0;                       // the component whose groups the data follows
-  std::unique_ptr<parallel::ComponentFsdp> fsdp;  // null in one process
-  std::unique_ptr<data::TokenDataset> train_data, eval_data;  // text datasets
-  std::unique_ptr<data::ChatDataset> train_chat, eval_chat;   // or conversations with media
-  std::unique_ptr<data::BatchStream> loader;  // behind a PrefetchStream when data.prefetch > 0
-  int data_world = 1;                          // data ranks (a loader position is global / this)
-  ReadTally reads;                             // samples read and bad ones, over the data ranks
-  std::vector<data::PackedBatch> eval_batches;
-  std::unique_ptr<torch::optim::Optimizer> optimizer;
-  StepOptions step_options;
-  std::shared_ptr<metrics::RunStore> store;
-
-  bool distributed() const { return fsdp != nullptr; }
-  const parallel::ProcessGroups& groups() const { return applied[foundation].groups; }
-  // Every rank holds distinct tokens (data ranks x sequence slices).
-  double Sum(double v) const { return distributed() ? comm::AllReduceSum(*world, v) : v; }
-  // A loader batch as the model takes it: omni media and positions, then
-  // this rank's sequence slice.
-  data::PackedBatch Prepare(data::PackedBatch b) const {
-    if (omni && omni->vision) b.position_ids = at::Tensor();  // M-RoPE positions come from the grids
-    if (omni && cfg.data.synthetic_media) data::AddSyntheticMedia(&b, omni->config(), static_cast<uint64_t>(cfg.train.seed));
-    return distributed() ? SliceForModel(*model, b, groups().sp->rank(), groups().sp->size()) : b;
-  }
-  const parallel::ComponentPlan& component() const { return plan.components[foundation]; }
-  // Unit shards of every component, named "<component>/<unit>" when there are several.
-  std::vector<std::pair<std::string, at::Tensor>> Shards() const {
-    std::vector<std::pair<std::string, at::Tensor>> out;
-    for (size_t i = 0; i < applied.size(); ++i) {
-      const std::string prefix = applied.size() > 1 ? plan.components[i].name + "/" : "";
-      for (const auto& u : applied[i].fsdp->Units()) out.emplace_back(prefix + u.name, u.shard);
-    }
-    return out;
-  }
-};
 
 namespace {
 
@@ -254,6 +210,7 @@ std::unique_ptr<Trainer> Trainer::Create(const config::LoomConfig& cfg, const co
   trainer->Log("loom train: " + build);
   trainer->Emit(0, "build", build);
   trainer->Emit(0, "plan", parallel::PlanToJson(trainer->impl_->plan).dump());
+  if (!cfg.train.resume.empty()) trainer->ResumeFrom(cfg.train.resume);
   return trainer;
 }
 
@@ -272,7 +229,7 @@ void Trainer::AddObserver(std::shared_ptr<TrainerObserver> observer) {
 
 void Trainer::Emit(int64_t step, const std::string& kind, const std::string& message) {
   if (!impl_->leader) return;
-  if (step_ == 0 && (kind == "build" || kind == "plan")) early_events_.emplace_back(step, kind, message);
+  if (step_ == 0 && (kind == "build" || kind == "plan" || kind == "resumed")) early_events_.emplace_back(step, kind, message);
   for (auto& o : observers_) o->OnEvent(step, kind, message);
 }
 
@@ -377,11 +334,14 @@ bool Trainer::Step() {
       throw Error(ErrorWithFix("loss is " + std::to_string(stats.loss) + " at step " + std::to_string(step_),
                                "lower train.lr or enable train.grad_clip"));
     }
-    if (step_ == 0) result_.first_loss = stats.loss;
+    if (step_ == 0 || !result_.first_loss) result_.first_loss = stats.loss;
     result_.last_loss = stats.loss;
     ++step_;
     if (t.leader) {
       for (auto& o : observers_) o->OnStep(m);
+    }
+    if (cfg.train.checkpoint_every > 0 && (step_ % cfg.train.checkpoint_every == 0 || step_ == cfg.train.steps)) {
+      SaveCheckpoint();
     }
   } catch (const std::exception& e) {
     Fail(e.what());
@@ -440,7 +400,7 @@ TrainerState Trainer::State() const {
   const Impl& t = *impl_;
   TrainerState s;
   s.step = step_;
-  s.data_position = t.loader->position() * t.data_world;  // global: resumable on another number of data ranks
+  s.data_position = t.GlobalRows();  // global: resumable on another number of data ranks
   s.rng = at::detail::getDefaultCPUGenerator().get_state();
   if (t.distributed()) {
     for (const auto& [name, shard] : t.Shards()) s.model.emplace_back(name, shard.detach().clone());
@@ -498,13 +458,7 @@ void Trainer::Restore(const TrainerState& s) {
     }
   }
   step_ = s.step;
-  if (s.data_position % t.data_world != 0) {
-    throw ConfigError(ErrorWithFix("trainer state is at global micro-batch " + std::to_string(s.data_position) +
-                                       ", which " + std::to_string(t.data_world) + " data ranks cannot share evenly",
-                                   "resume on a number of data ranks dividing " + std::to_string(s.data_position) +
-                                       " (keep data ranks x train.grad_accum to keep the global batch)"));
-  }
-  t.loader->Seek(s.data_position / t.data_world);
+  t.SeekGlobalRows(s.data_position, "the trainer state");
   if (s.rng.defined()) {
     at::Generator gen = at::detail::getDefaultCPUGenerator();  // a handle: sets the default generator
     gen.set_state(s.rng);

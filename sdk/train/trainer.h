@@ -65,7 +65,7 @@ class TrainerObserver {
 // What a training checkpoint saves and restores (files: the checkpoint issue).
 struct TrainerState {
   int64_t step = 0;           // optimizer steps done
-  int64_t data_position = 0;  // train batches this rank's loader has returned
+  int64_t data_position = 0;  // global rows the loaders have returned (every data rank's)
   at::Tensor rng;             // the CPU generator's state
   // This rank's model values: every parameter (one process) or its FSDP
   // unit shards (by unit name), and AdamW's moments and step per tensor.
@@ -100,6 +100,17 @@ class Trainer {
   int64_t total_steps() const;
   const parallel::Plan& plan() const;
   const TrainResult& result() const { return result_; }
+
+  // Sharded training checkpoints (sdk/checkpoint/checkpoint.h), collective:
+  // SaveCheckpoint writes every rank's slices of the model and AdamW state,
+  // the data position, the RNGs and the step under CheckpointRoot()
+  // (run.dir/run.name/checkpoints) and commits it atomically; Step() calls it
+  // every train.checkpoint_every steps. ResumeFrom(DIR | ROOT | "latest")
+  // loads one taken under any layout and world size (each rank reads only
+  // its slices); Create() calls it when train.resume is set.
+  std::string SaveCheckpoint();
+  void ResumeFrom(const std::string& where);
+  std::string CheckpointRoot() const;
 
   TrainerState State() const;
   // Restores a State() taken from a trainer of the same config and layout.

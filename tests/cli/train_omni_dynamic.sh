@@ -8,7 +8,9 @@
 #     for data;
 #   - 5% of the media files damaged after the build: the run completes, the
 #     bad samples counted by reason in the run store and on the progress line;
-#   - half of them damaged: the run fails, naming the limit, a file and why.
+#   - half of them damaged: the run fails, naming the limit, a file and why;
+#   - a checkpoint taken in one process resumes on 3 ranks (the omni model,
+#     the dynamic loader's global position).
 set -euo pipefail
 loom=$1; src=$2
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
@@ -76,6 +78,16 @@ for name in ("single", "three"):
         assert e["samples_read"] > 0 and e["bad_samples"] == {}, e
     print(name, "loss by modality at the last step:", {g: round(v, 3) for g, v in by.items()}, "read", e["samples_read"])
 PY
+# A checkpoint of the omni model after 2 steps (one process) resumes on 3 ranks: steps 2-3
+# equal the straight run's (warmup over the whole run: a step's lr does not depend on train.steps).
+flat=(--train.warmup_steps 20)
+"$loom" train "${common[@]}" "${flat[@]}" --run.name straight --train.grad_accum 6 > /dev/null
+"$loom" train "${common[@]}" "${flat[@]}" --run.name half --train.grad_accum 6 --train.steps 2 --train.checkpoint_every 2 > /dev/null
+"$loom" launch --nproc 3 -- "$loom" train "${common[@]}" "${flat[@]}" --run.name resumed3 --train.grad_accum 2 \
+  --resume "$work/runs/half/checkpoints" > "$work/resumed3.log"
+read_losses straight resumed3
+tail -n 2 "$work/straight.loss" > "$work/straight_tail.loss"
+expect_same_losses straight_tail resumed3 2 1e-5
 # 5% damaged: 3 PNGs cut short, a WAV cut inside its header, one image removed.
 mapfile -t pngs < <(ls "$work"/media/*.png)
 mapfile -t wavs < <(ls "$work"/media/*.wav)

@@ -5,8 +5,10 @@
 // trip, every problem listed at once.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -117,7 +119,7 @@ TEST(TrainerTest, RestoredStateContinuesBitForBit) {
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(first->Step());
   const TrainerState state = first->State();
   EXPECT_EQ(state.step, 3);
-  EXPECT_EQ(state.data_position, 3);
+  EXPECT_EQ(state.data_position, 3 * 2) << "global rows: 3 steps of 2-row micro-batches";
   auto resumed = Trainer::Create(Tiny(dir, "second_half", 6));
   auto rec2 = std::make_shared<Recorder>();
   resumed->AddObserver(rec2);
@@ -131,6 +133,90 @@ TEST(TrainerTest, RestoredStateContinuesBitForBit) {
   TrainerState broken = state;
   broken.model.pop_back();
   EXPECT_THROW(other->Restore(broken), ConfigError);
+}
+
+// Sharded checkpoints in one process: 3 steps + save + resume in a new
+// trainer + 3 steps equal 6 straight bit for bit (losses and final
+// parameters); only the newest `keep` survive; an unfinished save (.tmp) is
+// never picked; a damaged, incomplete or foreign checkpoint is refused by
+// name before anything changes.
+TEST(TrainerTest, CheckpointResumeIsBitForBitAndBadCheckpointsAreNamed) {
+  const std::string dir = TempDir("ckpt");
+  auto whole = Trainer::Create(Tiny(dir, "whole", 6));
+  auto rec = std::make_shared<Recorder>();
+  whole->AddObserver(rec);
+  while (whole->Step()) {
+  }
+  auto cfg = Tiny(dir, "part", 6);
+  cfg.train.checkpoint_every = 1, cfg.train.checkpoint_keep = 2;
+  auto first = Trainer::Create(cfg);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(first->Step());
+  const std::string root = first->CheckpointRoot();
+  std::vector<std::string> kept;
+  for (const auto& e : fs::directory_iterator(root)) kept.push_back(e.path().filename().string());
+  std::sort(kept.begin(), kept.end());
+  EXPECT_EQ(kept, (std::vector<std::string>{"latest", "step-00000002", "step-00000003"})) << "keep 2";
+  first.reset();
+  // A save that never committed (a crash mid-write) is ignored.
+  fs::create_directories(root + "/.tmp-step-00000004");
+  std::ofstream(root + "/.tmp-step-00000004/rank-00000.safetensors") << "partial";
+  auto again = cfg;
+  again.train.checkpoint_every = 0;
+  again.train.resume = "latest";
+  auto resumed = Trainer::Create(again);
+  EXPECT_EQ(resumed->step(), 3);
+  auto rec2 = std::make_shared<Recorder>();
+  resumed->AddObserver(rec2);
+  while (resumed->Step()) {
+  }
+  ASSERT_EQ(rec2->losses.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(rec2->losses[i], rec->losses[3 + i]) << "step " << 3 + i;
+  const auto a = whole->State(), b = resumed->State();
+  ASSERT_EQ(a.model.size(), b.model.size());
+  for (size_t i = 0; i < a.model.size(); ++i) EXPECT_TRUE(a.model[i].second.equal(b.model[i].second)) << a.model[i].first;
+  for (size_t i = 0; i < a.optimizer.size(); ++i) EXPECT_TRUE(a.optimizer[i].second.equal(b.optimizer[i].second)) << a.optimizer[i].first;
+  // Bad checkpoints: copies of step 3, each damaged one way.
+  const auto refused = [&](const std::string& ckpt, const std::string& want) {
+    auto c = Tiny(dir, "bad", 6);
+    c.train.resume = ckpt;
+    try {
+      Trainer::Create(c);
+      ADD_FAILURE() << ckpt << " was accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("fix: "), std::string::npos) << e.what();
+    }
+  };
+  const std::string good = root + "/step-00000003";
+  const auto copy = [&](const std::string& name) {
+    const std::string to = dir + "/" + name;
+    fs::copy(good, to, fs::copy_options::recursive);
+    return to;
+  };
+  const std::string truncated = copy("truncated");
+  fs::resize_file(truncated + "/rank-00000.safetensors", fs::file_size(truncated + "/rank-00000.safetensors") - 10);
+  refused(truncated, truncated + "/rank-00000.safetensors has ");
+  const std::string flipped = copy("flipped");
+  {
+    std::fstream f(flipped + "/rank-00000.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-20, std::ios::end);
+    f.put('\x7f');
+  }
+  refused(flipped, "CRC-32 mismatch");
+  const std::string missing = copy("missing");
+  fs::remove(missing + "/rank-00000.safetensors");
+  refused(missing, missing + "/rank-00000.safetensors is missing");
+  refused(dir + "/nowhere", "no committed checkpoint at " + dir + "/nowhere");
+  auto bigger = Tiny(dir, "bigger", 6);
+  bigger.model.arch.hidden_size = 64;
+  bigger.train.resume = good;
+  try {
+    Trainer::Create(bigger);
+    ADD_FAILURE() << "another model resumed";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("holds a qwen3 model of"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(fs::exists(good + "/meta.json")) << "nothing was overwritten";
 }
 
 TEST(PlanTest, OneFunctionBuildsItAndJsonRoundTrips) {
