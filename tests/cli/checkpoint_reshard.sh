@@ -23,6 +23,11 @@ fsdp4=(--parallel.dp_shard 4 --data.micro_batch_size 3)
 ckpt=$work/runs/part/checkpoints
 [ "$(cat "$ckpt/latest")" = step-00000005 ] || { echo "no step-5 checkpoint: $(ls "$ckpt")" >&2; exit 1; }
 ls "$ckpt/step-00000005" | grep -c "^rank-.*\.safetensors$" | grep -qx 4
+"$loom" checkpoint list "$ckpt" | tee "$work/list.log"
+grep -q "step-00000005  step 5, 4 rank file(s), .* KiB  (latest)" "$work/list.log"
+"$loom" checkpoint inspect "$ckpt" | tee "$work/inspect.log"
+grep -q "data position  60 global rows" "$work/inspect.log"
+grep -q "files          4 rank file(s): sizes and CRC-32 verified" "$work/inspect.log"
 "$loom" launch --nproc 4 -- "$loom" train "${common[@]}" "${fsdp4[@]}" --run.name same --resume "$ckpt"
 "$loom" launch --nproc 4 -- "$loom" train "${common[@]}" --run.name sp2 --parallel.dp_shard 2 --parallel.sp 2 \
   --data.micro_batch_size 2 --train.grad_accum 3 --resume "$ckpt" | tee "$work/sp2.log"
