@@ -25,3 +25,20 @@ expect_same_losses() {  # reference run steps tol
     END { printf "%s vs %s: %d steps, worst relative loss difference %.2e (tolerance %g)\n", run, ref, n, worst, tol;
           exit !(n == steps && worst <= tol) }'
 }
+
+# A tiny loom_omni config.json on stdout for real chat data (14-pixel
+# patches, the Qwen3 tokenizer's ids): a 2-layer Qwen2-VL tower, a 2-layer
+# Qwen2-Audio encoder of MELS mel bins and a 2-layer Qwen3.
+tiny_omni_json() {  # mels
+  cat <<JSON
+{"model_type": "loom_omni", "image_token_id": 151655, "video_token_id": 151656,
+ "vision_start_token_id": 151652, "vision_end_token_id": 151653, "audio_token_id": 151646,
+ "components": {
+  "vision": {"depth": 2, "embed_dim": 16, "hidden_size": 32, "num_heads": 2, "patch_size": 14},
+  "audio": {"model_type": "qwen2_audio_encoder", "num_mel_bins": $1, "d_model": 16, "encoder_layers": 2,
+            "encoder_attention_heads": 2, "encoder_ffn_dim": 24, "max_source_positions": 1500},
+  "llm": {"model_type": "qwen3", "vocab_size": 151936, "hidden_size": 32, "intermediate_size": 48,
+          "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8,
+          "tie_word_embeddings": false, "rope_scaling": {"type": "mrope", "mrope_section": [2, 1, 1]}}}}
+JSON
+}

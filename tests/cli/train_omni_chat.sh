@@ -21,21 +21,8 @@ markers=(--audio-start "<|box_start|>" --audio-pad "<|object_ref_start|>" --audi
 grep -q "loom data build: conversations 70, .* images 46, audio clips 30, skipped 0" "$work/build.log"
 "$loom" data inspect "$work/chat" | tee "$work/inspect.log"
 grep -q "chat: .* label tokens (assistant replies), 46 images, 30 audio clips" "$work/inspect.log"
-omni() {  # mel bins
-  cat <<JSON
-{"model_type": "loom_omni", "image_token_id": 151655, "video_token_id": 151656,
- "vision_start_token_id": 151652, "vision_end_token_id": 151653, "audio_token_id": 151646,
- "components": {
-  "vision": {"depth": 2, "embed_dim": 16, "hidden_size": 32, "num_heads": 2, "patch_size": 14},
-  "audio": {"model_type": "qwen2_audio_encoder", "num_mel_bins": $1, "d_model": 16, "encoder_layers": 2,
-            "encoder_attention_heads": 2, "encoder_ffn_dim": 24, "max_source_positions": 1500},
-  "llm": {"model_type": "qwen3", "vocab_size": 151936, "hidden_size": 32, "intermediate_size": 48,
-          "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8,
-          "tie_word_embeddings": false, "rope_scaling": {"type": "mrope", "mrope_section": [2, 1, 1]}}}}
-JSON
-}
-omni 80 > "$work/omni.json"
-omni 128 > "$work/omni128.json"
+tiny_omni_json 80 > "$work/omni.json"
+tiny_omni_json 128 > "$work/omni128.json"
 common=(--data.train "$work/chat" --data.seq_len 160 --train.steps 5 --train.warmup_steps 1 --train.lr 3e-3
         --train.log_every 100 --run.db "$work/runs.sqlite" --run.dir "$work/runs")
 "$loom" train --model.config "$work/omni.json" "${common[@]}" --run.name single --data.micro_batch_size 4 | tee "$work/single.log"

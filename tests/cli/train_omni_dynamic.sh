@@ -44,17 +44,7 @@ for line in open(os.path.join(work, "src.jsonl")):
 PY
 markers=(--audio-start "<|box_start|>" --audio-pad "<|object_ref_start|>" --audio-end "<|box_end|>")
 "$loom" data build --format chat --tokenizer "$tok" --input "$work/chat.jsonl" --output "$work/chat" "${markers[@]}" >/dev/null
-cat > "$work/omni.json" <<JSON
-{"model_type": "loom_omni", "image_token_id": 151655, "video_token_id": 151656,
- "vision_start_token_id": 151652, "vision_end_token_id": 151653, "audio_token_id": 151646,
- "components": {
-  "vision": {"depth": 2, "embed_dim": 16, "hidden_size": 32, "num_heads": 2, "patch_size": 14},
-  "audio": {"model_type": "qwen2_audio_encoder", "num_mel_bins": 80, "d_model": 16, "encoder_layers": 2,
-            "encoder_attention_heads": 2, "encoder_ffn_dim": 24, "max_source_positions": 1500},
-  "llm": {"model_type": "qwen3", "vocab_size": 151936, "hidden_size": 32, "intermediate_size": 48,
-          "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8,
-          "tie_word_embeddings": false, "rope_scaling": {"type": "mrope", "mrope_section": [2, 1, 1]}}}}
-JSON
+tiny_omni_json 80 > "$work/omni.json"
 common=(--model.config "$work/omni.json" --data.train "$work/chat" --data.max_tokens_per_micro_batch 200
         --data.encoder_token_cost 0.25 --data.pack_window 16 --train.steps 4 --train.warmup_steps 1 --train.lr 3e-3
         --train.log_every 1 --run.db "$work/runs.sqlite" --run.dir "$work/runs")
