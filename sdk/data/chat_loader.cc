@@ -6,10 +6,7 @@
 
 #include <ATen/ATen.h>
 
-#include "models/audio/audio_encoder.h"
 #include "ops/base/error.h"
-#include "sdk/data/audio_decode.h"
-#include "sdk/data/image_decode.h"
 
 namespace loom::data {
 namespace {
@@ -113,20 +110,14 @@ bool ChatLoader::AddMedia(int64_t d, std::vector<at::Tensor>* pixels, std::vecto
     }
     int64_t tokens = 0;
     try {
+      auto processed = ProcessMedia(m.kind, m.path, dataset_.processing());
+      tokens = processed.tokens;
       if (image) {
-        auto processed = ProcessQwen2VlImage(DecodeImageFile(m.path), dataset_.image_options());
-        tokens = processed.tokens();
         p.push_back(processed.pixel_values);
         g.push_back(processed.grid_thw);
       } else {
-        const auto wave = DecodeAudioFile(m.path);
-        const auto& o = dataset_.audio_options();
-        auto mel = WhisperLogMel(Resample(wave.samples, wave.sample_rate, o.sampling_rate), o);
-        models::AudioEncoderConfig encoder;
-        encoder.model_type = dataset_.audio_encoder();
-        tokens = models::AudioOutputLengths(encoder, at::tensor({mel.frames}, at::kLong)).second.item<int64_t>();
-        f.push_back(mel.input_features);
-        l.push_back(mel.frames);
+        f.push_back(processed.input_features);
+        l.push_back(processed.frames);
       }
     } catch (const std::exception& e) {
       CountBad(read, image ? BadSample::kCorruptImage : BadSample::kCorruptAudio, m.path, e.what());

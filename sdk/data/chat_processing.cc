@@ -67,6 +67,25 @@ ChatProcessing ReadChatProcessing(const std::string& path) {
   return ChatProcessingFromJson(j, path);
 }
 
+ProcessedMedia ProcessMedia(MediaKind kind, const std::string& path, const ChatProcessing& p) {
+  ProcessedMedia out;
+  if (kind == MediaKind::kImage) {
+    auto image = ProcessQwen2VlImage(DecodeImageFile(path), p.image);
+    out.tokens = image.tokens();
+    out.pixel_values = image.pixel_values;
+    out.grid_thw = image.grid_thw;
+    return out;
+  }
+  const auto wave = DecodeAudioFile(path);
+  auto mel = WhisperLogMel(Resample(wave.samples, wave.sample_rate, p.audio.sampling_rate), p.audio);
+  models::AudioEncoderConfig encoder;
+  encoder.model_type = p.audio_encoder;
+  out.tokens = models::AudioOutputLengths(encoder, at::tensor({mel.frames}, at::kLong)).second.item<int64_t>();
+  out.input_features = mel.input_features;
+  out.frames = mel.frames;
+  return out;
+}
+
 ChatPrompt BuildChatPrompt(const Tokenizer& tokenizer, const ChatProcessing& p, const std::string& image,
                            const std::string& audio, const std::string& text) {
   Message user{"user", {}};
@@ -79,19 +98,15 @@ ChatPrompt BuildChatPrompt(const Tokenizer& tokenizer, const ChatProcessing& p, 
   ChatPrompt out;
   std::vector<at::Tensor> features;
   const auto tokens = TokenizeChat(Conversation{{user}}, tokenizer, p.chat, [&](const ContentPart& part) -> int64_t {
+    const auto m = ProcessMedia(part.kind, part.text, p);
     if (part.kind == MediaKind::kImage) {
-      auto processed = ProcessQwen2VlImage(DecodeImageFile(part.text), p.image);
-      out.media.pixel_values = processed.pixel_values;
-      out.media.image_grid_thw = processed.grid_thw.unsqueeze(0);
-      return processed.tokens();
+      out.media.pixel_values = m.pixel_values;
+      out.media.image_grid_thw = m.grid_thw.unsqueeze(0);
+    } else {
+      out.media.input_features = m.input_features.unsqueeze(0);
+      out.media.feature_lengths = at::tensor({m.frames}, at::kLong);
     }
-    const auto wave = DecodeAudioFile(part.text);
-    auto mel = WhisperLogMel(Resample(wave.samples, wave.sample_rate, p.audio.sampling_rate), p.audio);
-    out.media.input_features = mel.input_features.unsqueeze(0);
-    out.media.feature_lengths = at::tensor({mel.frames}, at::kLong);
-    models::AudioEncoderConfig encoder;
-    encoder.model_type = p.audio_encoder;
-    return models::AudioOutputLengths(encoder, out.media.feature_lengths).second.item<int64_t>();
+    return m.tokens;
   });
   for (int32_t id : tokens.ids) out.ids.push_back(id);
   // The generation prompt: special tokens split the text anyway, so encoding it apart is exact.

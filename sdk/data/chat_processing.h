@@ -36,6 +36,18 @@ ChatProcessing ChatProcessingFromJson(const nlohmann::json& j, const std::string
 void WriteChatProcessing(const ChatProcessing& p, const std::string& path);
 ChatProcessing ReadChatProcessing(const std::string& path);
 
+// One media file decoded and processed as the model takes it: an image's
+// patches and grid (ProcessQwen2VlImage), or a clip resampled to 16 kHz and
+// its Whisper features, with the placeholder tokens it gives. DataError (or
+// the decoder's error) when the file does not decode.
+struct ProcessedMedia {
+  at::Tensor pixel_values, grid_thw;  // images: (N, P), (3)
+  at::Tensor input_features;          // clips: (n_mels, frames padded)
+  int64_t frames = 0;                 // clips: real frames
+  int64_t tokens = 0;                 // placeholder tokens (the encoder's output rows)
+};
+ProcessedMedia ProcessMedia(MediaKind kind, const std::string& path, const ChatProcessing& p);
+
 struct ChatPrompt {
   std::vector<int64_t> ids;   // the rendered prompt, ending "<|im_start|>assistant\n"
   models::MediaInputs media;  // the image's patches and grid, the clip's features and length
