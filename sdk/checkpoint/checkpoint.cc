@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -68,7 +69,8 @@ json MetaToJson(const Meta& m) {
   return {{"format", "loom.checkpoint"}, {"version", kVersion},  {"step", m.step},
           {"world", m.world},            {"data_position", m.data_position}, {"adam_step", m.adam_step},
           {"run_id", m.run_id},          {"family", m.family},   {"num_parameters", m.num_parameters},
-          {"params", params}};
+          {"params", params},
+          {"config", m.config_json.empty() ? json() : json::parse(m.config_json, nullptr, false)}};
 }
 
 }  // namespace
@@ -79,7 +81,7 @@ std::string StepDirName(int64_t step) {
   return name;
 }
 
-void WriteRankFile(const std::string& root, int64_t step, int rank, const std::vector<Piece>& pieces,
+int64_t WriteRankFile(const std::string& root, int64_t step, int rank, const std::vector<Piece>& pieces,
                    const at::Tensor& rng) {
   const fs::path tmp = fs::path(root) / (".tmp-" + StepDirName(step));
   fs::create_directories(tmp);
@@ -95,6 +97,7 @@ void WriteRankFile(const std::string& root, int64_t step, int rank, const std::v
   Fsync(file);
   const auto [crc, bytes] = Crc(file);
   WriteFileSynced((tmp / (RankFileName(rank) + ".json")).string(), json{{"bytes", bytes}, {"crc32", crc}}.dump());
+  return bytes;
 }
 
 std::string Commit(const std::string& root, const Meta& meta, int keep) {
@@ -111,6 +114,11 @@ std::string Commit(const std::string& root, const Meta& meta, int keep) {
     fs::remove(side);
   }
   j["files"] = files;
+  // Rank files of a larger world that a crashed earlier attempt left here.
+  for (const auto& e : fs::directory_iterator(tmp)) {
+    const auto name = e.path().filename().string();
+    if (name.rfind("rank-", 0) == 0 && std::atoi(name.c_str() + 5) >= meta.world) fs::remove(e.path());
+  }
   WriteFileSynced((tmp / "meta.json").string(), j.dump(2));
   const fs::path dir = fs::path(root) / StepDirName(meta.step);
   if (fs::exists(dir)) fs::remove_all(dir);  // a committed save of the same step (a rerun): replaced whole
@@ -121,6 +129,14 @@ std::string Commit(const std::string& root, const Meta& meta, int keep) {
   Fsync(root);
   auto all = List(root);
   for (size_t i = 0; keep > 0 && all.size() - i > static_cast<size_t>(keep); ++i) fs::remove_all(all[i]);
+  const std::string tmp_prefix = ".tmp-step-";
+  for (const auto& e : fs::directory_iterator(root)) {  // saves that crashed before committing
+    const auto name = e.path().filename().string();
+    if (name.rfind(tmp_prefix, 0) == 0 && std::atoll(name.c_str() + tmp_prefix.size()) < meta.step) {
+      std::error_code ec;
+      fs::remove_all(e.path(), ec);
+    }
+  }
   return dir.string();
 }
 
@@ -148,6 +164,11 @@ std::string Resolve(const std::string& where, const std::string& default_root) {
                                  "train.checkpoint_every > 0 first"));
 }
 
+std::string ResolveIfAny(const std::string& root) {
+  if (!fs::exists(fs::path(root) / "latest") && List(root).empty()) return "";
+  return Resolve(root, root);
+}
+
 Reader Reader::Open(const std::string& dir) {
   Reader r;
   r.dir_ = dir;
@@ -163,6 +184,7 @@ Reader Reader::Open(const std::string& dir) {
     m.step = j.at("step"), m.world = j.at("world"), m.data_position = j.at("data_position");
     m.adam_step = j.at("adam_step"), m.run_id = j.at("run_id"), m.family = j.at("family");
     m.num_parameters = j.at("num_parameters");
+    if (j.contains("config") && j.at("config").is_object()) m.config_json = j.at("config").dump();
     for (const auto& [name, p] : j.at("params").items()) m.params[name] = p.at("shape").get<std::vector<int64_t>>();
     for (int rank = 0; rank < m.world; ++rank) {
       const std::string name = RankFileName(rank) + ".safetensors";

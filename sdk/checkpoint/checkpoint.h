@@ -7,6 +7,7 @@
 //                                   rows consumed), "adam_step", "run_id",
 //                                   "family", "num_parameters",
 //                                   "params": {name: {"shape": [...]}},
+//                                   "config": the resolved run config,
 //                                   "files": {"rank-00000.safetensors":
 //                                             {"bytes", "crc32"}, ...}}
 //   ROOT/step-00000010/rank-00000.safetensors
@@ -48,17 +49,19 @@ struct Meta {
   std::string family;
   int64_t num_parameters = 0;
   std::map<std::string, std::vector<int64_t>> params;  // name -> full shape
+  std::string config_json;    // the resolved config that wrote it ("" in older files)
 };
 
 std::string StepDirName(int64_t step);
 
 // One rank's part of the save of `step` under `root` (its file and a sidecar
 // with its size and CRC-32, both fsynced). Every rank calls it, then
-// (after a barrier) rank 0 calls Commit.
-void WriteRankFile(const std::string& root, int64_t step, int rank, const std::vector<Piece>& pieces,
+// (after a barrier) rank 0 calls Commit. Returns the file's size in bytes.
+int64_t WriteRankFile(const std::string& root, int64_t step, int rank, const std::vector<Piece>& pieces,
                    const at::Tensor& rng);
 
-// Rank 0: meta.json, the rename, `latest`, pruning to the newest `keep`.
+// Rank 0: meta.json, the rename, `latest`, pruning to the newest `keep`
+// (and removing what crashed saves of earlier steps left under .tmp-*).
 // Returns the committed directory.
 std::string Commit(const std::string& root, const Meta& meta, int keep);
 
@@ -66,6 +69,9 @@ std::string Commit(const std::string& root, const Meta& meta, int keep);
 // (or "latest" meaning `default_root`) whose `latest` names one.
 // ConfigError naming the path and the fix when there is none.
 std::string Resolve(const std::string& where, const std::string& default_root);
+// As Resolve, but "" when `root` holds no committed checkpoint at all
+// (train.resume: auto). A `latest` naming a missing directory still throws.
+std::string ResolveIfAny(const std::string& root);
 
 // The committed step directories under root, oldest first.
 std::vector<std::string> List(const std::string& root);

@@ -1,4 +1,4 @@
-// `loom export RUN_OR_DIR --to-hf DIR [--db PATH] [--dtype fp32|bf16]`
+// `loom export RUN_OR_DIR_OR_CHECKPOINT --to-hf DIR [--db PATH] [--dtype fp32|bf16]`
 #include <filesystem>
 #include <iostream>
 
@@ -9,6 +9,7 @@
 #include "ops/base/error.h"
 #include "sdk/cli/commands.h"
 #include "sdk/metrics/run_store.h"
+#include "sdk/train/export.h"
 
 namespace loom::cli {
 namespace {
@@ -35,16 +36,25 @@ std::string ResolveModelDir(const std::string& run_or_dir, const std::string& db
 }  // namespace
 
 void AddExportCommand(CLI::App& app, int* exit_code) {
-  auto* cmd = app.add_subcommand("export", "Write a run's (or a model directory's) weights as a Hugging Face model");
+  auto* cmd = app.add_subcommand(
+      "export", "Write a run's, a model directory's or a training checkpoint's weights as a Hugging Face model");
   auto source = std::make_shared<std::string>();
   auto to = std::make_shared<std::string>();
   auto db = std::make_shared<std::string>("runs/loom.sqlite");
   auto dtype = std::make_shared<std::string>("fp32");
-  cmd->add_option("RUN_OR_DIR", *source, "Run id or name in the run store, or a model directory")->required();
+  cmd->add_option("RUN_OR_DIR", *source,
+                  "Run id or name in the run store, a model directory, or a checkpoint (a step directory, or a "
+                  "checkpoints root: its latest)")
+      ->required();
   cmd->add_option("--to-hf", *to, "Output directory (config.json + model.safetensors)")->required();
   cmd->add_option("--db", *db, "Run store");
   cmd->add_option("--dtype", *dtype, "fp32 or bf16")->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->callback([=] {
+    if (fs::is_directory(*source) && train::IsCheckpoint(*source)) {
+      std::cout << train::ExportCheckpoint(*source, *to, *dtype == "bf16" ? at::kBFloat16 : at::kFloat) << "\n";
+      *exit_code = 0;
+      return;
+    }
     const std::string dir = ResolveModelDir(*source, *db);
     auto model = models::LoadDecoderLM(dir);
     models::SaveHfModel(*model, *to, *dtype == "bf16" ? at::kBFloat16 : at::kFloat);

@@ -15,7 +15,13 @@ void AddLaunchCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--master-port", options->master_port, "Rendezvous port (default: a free one)");
   cmd->add_option("--hang-timeout", *hang_s,
                   "Seconds without a heartbeat before a rank counts as hung (0: off)");
-  cmd->add_option("--kill-grace", *grace_s, "Seconds between SIGTERM and SIGKILL when stopping");
+  cmd->add_option("--kill-grace", *grace_s,
+                  "Seconds between SIGTERM and SIGKILL when stopping (ranks of `loom train` finish their step and "
+                  "write a final checkpoint in it)");
+  cmd->add_option("--max-restarts", options->max_restarts,
+                  "Restart every rank up to N times when one fails or hangs; `loom train` resumes from its last "
+                  "committed checkpoint")
+      ->check(CLI::NonNegativeNumber);
   // Not ->required(): Launch itself names the fix when the command is missing.
   cmd->add_option("command", options->command, "The command every rank runs (after --)");
   cmd->callback([=] {

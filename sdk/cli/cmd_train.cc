@@ -1,5 +1,6 @@
 // `loom train CONFIG [--section.key VALUE ...]`; under `loom launch --nproc N`
 // the ranks train one model FSDP/HSDP-sharded (parallel.* keys).
+#include <cstdlib>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -17,7 +18,9 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
   cmd->allow_extras();
   cmd->footer("Arguments:\n  CONFIG             YAML config (see docs/config.md)\n"
               "  --section.key V    override any key, e.g. --train.steps 50 --train.lr 1e-3\n"
-              "  --resume [DIR]     resume from a checkpoint (default: this run's latest; = --train.resume)");
+              "  --resume [DIR]     resume from a checkpoint (default: this run's latest; = --train.resume)\n"
+              "SIGINT / SIGTERM end the run at the next step boundary (a final checkpoint when\n"
+              "train.checkpoint_every > 0); the exit code is then 128 + the signal.");
   cmd->callback([=] {
     // `--resume [DIR|latest]` is `--train.resume` (latest when no value follows).
     std::vector<std::string> rest = cmd->remaining();
@@ -27,7 +30,10 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
       if (i + 1 == rest.size() || rest[i + 1].rfind("--", 0) == 0) rest.insert(rest.begin() + static_cast<long>(i) + 1, "latest");
     }
     const config::ConfigArgs args = config::SplitConfigArgs(rest);
-    const config::LoomConfig cfg = config::LoadConfig(args.path, args.overrides);
+    config::LoomConfig cfg = config::LoadConfig(args.path, args.overrides);
+    // A job restarted by `loom launch --max-restarts` continues from its last committed checkpoint.
+    const char* restart = std::getenv("LOOM_RESTART_COUNT");
+    if (restart && std::atoi(restart) > 0 && cfg.train.resume.empty()) cfg.train.resume = "auto";
     // Under `loom launch` (or torchrun/MPI/Slurm), join the world: FSDP/HSDP.
     auto heartbeat = runtime::Heartbeat::StartFromEnv();
     const auto info = runtime::WorldInfoFromEnv();
@@ -37,8 +43,10 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
       options.timeout = runtime::CommTimeoutFromEnv(std::chrono::seconds(300));
       world = runtime::JoinWorld(info, options);
     }
-    train::RunTraining(cfg, std::cout, world);
-    *exit_code = 0;
+    const auto result = train::RunTraining(cfg, std::cout, world);
+    // Ended by a signal at a step boundary: the conventional 128 + signal, so a
+    // launcher or scheduler sees the run did not complete (the store says why).
+    *exit_code = result.signal ? 128 + result.signal : 0;
   });
 }
 

@@ -148,13 +148,21 @@ std::vector<ConfigKey> BuildSchema() {
        "committed atomically. 0 = off", {}, AtLeast(0)},
       {LOOM_KEY(train, checkpoint_keep), "Committed checkpoints kept (the oldest are removed); 0 = all", {},
        AtLeast(0)},
+      {LOOM_KEY(train, checkpoint_async),
+       "Write checkpoints on a background thread: the state is copied first, training goes on, and the "
+       "checkpoint is committed at the first step boundary after every rank's file is on disk", {}, {}},
       {LOOM_KEY(train, resume),
-       "Resume from a checkpoint: 'latest' (this run's newest), a checkpoint root or a step directory; "
-       "any layout and world size may load it. Empty = start afresh", {}, {}},
+       "Resume from a checkpoint: 'latest' (this run's newest), 'auto' (latest if one was committed, "
+       "else start afresh: what `loom launch --max-restarts` restarts use), a checkpoint root or a step "
+       "directory; any layout and world size may load it, and the run store continues the same run. "
+       "Empty = start afresh", {}, {}},
       // --- run ---------------------------------------------------------------
       {LOOM_KEY(run, name), "Run name (in the run store and under run.dir)", {}, {}},
       {LOOM_KEY(run, dir), "Directory for checkpoints and exports (run.dir/run.name)", {}, {}},
       {LOOM_KEY(run, db), "SQLite run store that records every step", {}, {}},
+      {LOOM_KEY(run, lost_after_s),
+       "Seconds without a heartbeat (written every lost_after_s / 4) after which a run still marked "
+       "running reads as `lost` (killed outright, or its machine died)", {}, Positive()},
       // --- parallel ----------------------------------------------------------
       {LOOM_KEY(parallel, dp_replicate), "HSDP replicas (data-parallel groups that replicate)",
        {}, AtLeast(1)},

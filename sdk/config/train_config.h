@@ -67,13 +67,15 @@ struct TrainConfig {
   int64_t log_every = 1;
   int64_t checkpoint_every = 0;  // steps between sharded checkpoints (and at the end); 0 = off
   int64_t checkpoint_keep = 3;   // committed checkpoints kept (oldest removed); 0 = all
-  std::string resume;            // "" | "latest" | a checkpoint directory or root
+  bool checkpoint_async = true;  // write checkpoints on a background thread (state staged first)
+  std::string resume;            // "" | "latest" | "auto" | a checkpoint directory or root
 };
 
 struct RunConfig {
   std::string name = "run";
   std::string dir = "runs";            // checkpoints / exports go under dir/name
   std::string db = "runs/loom.sqlite"; // the SQLite run store
+  double lost_after_s = 60;            // a running run silent this long reads as `lost`
 };
 
 struct ParallelConfig {

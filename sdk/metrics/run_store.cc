@@ -28,7 +28,9 @@ CREATE TABLE IF NOT EXISTS runs (
   started_at REAL NOT NULL,
   ended_at REAL,
   world_size INTEGER NOT NULL,
-  error TEXT NOT NULL DEFAULT '');
+  error TEXT NOT NULL DEFAULT '',
+  heartbeat_at REAL,
+  lost_after_s REAL);
 CREATE INDEX IF NOT EXISTS runs_by_name ON runs (name, id);
 CREATE TABLE IF NOT EXISTS steps (
   run_id INTEGER NOT NULL REFERENCES runs (id),
@@ -47,12 +49,15 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, id);
 )sql";
 
-const char* kRunColumns = R"sql(
+// Version 1 had no heartbeat columns (read-only opens of one read NULLs).
+std::string RunColumns(bool heartbeat) {
+  return std::string(R"sql(
   SELECT r.id, r.name, r.config, r.status, r.started_at, r.ended_at, r.world_size, r.error,
     (SELECT COUNT(*) FROM steps s WHERE s.run_id = r.id),
     (SELECT MAX(step) FROM steps s WHERE s.run_id = r.id),
-    (SELECT loss FROM steps s WHERE s.run_id = r.id ORDER BY step DESC LIMIT 1)
-  FROM runs r )sql";
+    (SELECT loss FROM steps s WHERE s.run_id = r.id ORDER BY step DESC LIMIT 1), )sql") +
+         (heartbeat ? "r.heartbeat_at, r.lost_after_s" : "NULL, NULL") + " FROM runs r ";
+}
 
 double Now() {
   using namespace std::chrono;
@@ -137,6 +142,13 @@ RunInfo ReadRun(const Statement& s) {
   r.num_steps = s.Int(8);
   r.last_step = s.IsNull(9) ? -1 : s.Int(9);
   r.last_loss = s.Real(10);
+  r.heartbeat_at = s.IsNull(11) ? 0 : s.Real(11);
+  r.lost_after_s = s.IsNull(12) ? 0 : s.Real(12);
+  if (r.status == RunStatus::kRunning && r.lost_after_s > 0 && r.heartbeat_at > 0 &&
+      Now() - r.heartbeat_at > r.lost_after_s) {
+    r.status = RunStatus::kLost;
+    r.ended_at = r.heartbeat_at;
+  }
   return r;
 }
 
@@ -145,10 +157,11 @@ RunInfo ReadRun(const Statement& s) {
 struct RunStore::Impl {
   sqlite3* db = nullptr;
   std::unique_ptr<Statement> insert_run, insert_step, insert_event, finish_run, run_by_id,
-      run_by_name, list_runs, steps, events;
+      run_by_name, list_runs, steps, events, reopen_run, heartbeat;
 
   ~Impl() {
     insert_run.reset(), insert_step.reset(), insert_event.reset(), finish_run.reset();
+    reopen_run.reset(), heartbeat.reset();
     run_by_id.reset(), run_by_name.reset(), list_runs.reset(), steps.reset(), events.reset();
     sqlite3_close_v2(db);
   }
@@ -162,6 +175,7 @@ const char* RunStatusName(RunStatus status) {
     case RunStatus::kCompleted: return "completed";
     case RunStatus::kFailed: return "failed";
     case RunStatus::kCancelled: return "cancelled";
+    case RunStatus::kLost: return "lost";
   }
   return "running";
 }
@@ -220,35 +234,57 @@ RunStore::RunStore(const std::string& path, Mode mode) : path_(path), impl_(new 
     if (impl_->Exec("COMMIT;") != SQLITE_OK) fail("cannot initialize run store");
   }
   impl_->Exec("PRAGMA foreign_keys=ON;");
-  sqlite3_stmt* version = nullptr;
-  if (sqlite3_prepare_v2(impl_->db, "SELECT MAX(version) FROM schema_version", -1, &version,
-                         nullptr) != SQLITE_OK) {
-    if (sqlite3_errcode(impl_->db) == SQLITE_NOTADB) fail("");
-    throw ConfigError(ErrorWithFix("'" + path + "' is not a Loom run store (" +
-                                       sqlite3_errmsg(impl_->db) + ")",
-                                   "pass --db PATH of a Loom run store"));
-  }
-  const int found = sqlite3_step(version) == SQLITE_ROW ? sqlite3_column_int(version, 0) : 0;
-  sqlite3_finalize(version);
+  auto read_version = [&] {
+    sqlite3_stmt* version = nullptr;
+    if (sqlite3_prepare_v2(impl_->db, "SELECT MAX(version) FROM schema_version", -1, &version,
+                           nullptr) != SQLITE_OK) {
+      if (sqlite3_errcode(impl_->db) == SQLITE_NOTADB) fail("");
+      throw ConfigError(ErrorWithFix("'" + path + "' is not a Loom run store (" +
+                                         sqlite3_errmsg(impl_->db) + ")",
+                                     "pass --db PATH of a Loom run store"));
+    }
+    const int v = sqlite3_step(version) == SQLITE_ROW ? sqlite3_column_int(version, 0) : 0;
+    sqlite3_finalize(version);
+    return v;
+  };
+  int found = read_version();
   if (found > kRunStoreSchemaVersion) {
     throw ConfigError(ErrorWithFix("run store '" + path + "' has schema version " +
                                        std::to_string(found) + ", newer than this Loom's " +
                                        std::to_string(kRunStoreSchemaVersion),
                                    "use a newer loom to read it"));
   }
+  if (found == 1 && mode == Mode::kReadWrite) {  // version 2 added the heartbeat columns
+    if (impl_->Exec("BEGIN IMMEDIATE; ALTER TABLE runs ADD COLUMN heartbeat_at REAL; "
+                    "ALTER TABLE runs ADD COLUMN lost_after_s REAL; UPDATE schema_version SET version = 2; "
+                    "COMMIT;") != SQLITE_OK) {
+      impl_->Exec("ROLLBACK;");  // another process may have migrated it meanwhile
+    }
+    found = read_version();
+    if (found != 2) fail("cannot migrate the run store to schema version 2 in");
+  }
+  const bool heartbeat = found >= 2;
   auto prepare = [&](const std::string& sql) { return std::make_unique<Statement>(impl_->db, sql); };
   impl_->insert_run = prepare(
-      "INSERT INTO runs (name, config, status, started_at, world_size) "
-      "VALUES (?1, ?2, 'running', ?3, ?4)");
+      heartbeat ? "INSERT INTO runs (name, config, status, started_at, world_size, heartbeat_at, lost_after_s) "
+                  "VALUES (?1, ?2, 'running', ?3, ?4, ?3, ?5)"
+                : "INSERT INTO runs (name, config, status, started_at, world_size) "
+                  "VALUES (?1, ?2, 'running', ?3, ?4)");
   impl_->insert_step = prepare(
       "INSERT OR REPLACE INTO steps (run_id, step, loss, lr, grad_norm, tokens_per_s, "
       "step_time_s, peak_mem_bytes, extra) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
   impl_->insert_event = prepare(
       "INSERT INTO events (run_id, step, time, kind, message) VALUES (?1, ?2, ?3, ?4, ?5)");
   impl_->finish_run = prepare("UPDATE runs SET status = ?2, ended_at = ?3, error = ?4 WHERE id = ?1");
-  impl_->run_by_id = prepare(std::string(kRunColumns) + "WHERE r.id = ?1");
-  impl_->run_by_name = prepare(std::string(kRunColumns) + "WHERE r.name = ?1 ORDER BY r.id DESC LIMIT 1");
-  impl_->list_runs = prepare(std::string(kRunColumns) + "ORDER BY r.id DESC");
+  impl_->run_by_id = prepare(RunColumns(heartbeat) + "WHERE r.id = ?1");
+  impl_->run_by_name = prepare(RunColumns(heartbeat) + "WHERE r.name = ?1 ORDER BY r.id DESC LIMIT 1");
+  impl_->list_runs = prepare(RunColumns(heartbeat) + "ORDER BY r.id DESC");
+  if (heartbeat && mode == Mode::kReadWrite) {
+    impl_->reopen_run = prepare(
+        "UPDATE runs SET status = 'running', ended_at = NULL, error = '', config = ?2, world_size = ?3, "
+        "heartbeat_at = ?4, lost_after_s = ?5 WHERE id = ?1");
+    impl_->heartbeat = prepare("UPDATE runs SET heartbeat_at = ?2 WHERE id = ?1");
+  }
   impl_->steps = prepare(
       "SELECT step, loss, lr, grad_norm, tokens_per_s, step_time_s, peak_mem_bytes, extra "
       "FROM steps WHERE run_id = ?1 ORDER BY step");
@@ -259,11 +295,37 @@ RunStore::RunStore(const std::string& path, Mode mode) : path_(path), impl_(new 
 RunStore::~RunStore() = default;
 
 int64_t RunStore::CreateRun(const std::string& name, const std::string& config_json,
-                            int64_t world_size) {
+                            int64_t world_size, double lost_after_s) {
   std::lock_guard<std::mutex> lock(mu_);
   Use use(*impl_->insert_run);
-  use.stmt.Bind(1, name).Bind(2, config_json).Bind(3, Now()).Bind(4, world_size).Step();
+  use.stmt.Bind(1, name).Bind(2, config_json).Bind(3, Now()).Bind(4, world_size);
+  if (impl_->heartbeat) use.stmt.Bind(5, lost_after_s);
+  use.stmt.Step();
   return sqlite3_last_insert_rowid(impl_->db);
+}
+
+void RunStore::ReopenRun(int64_t run_id, const std::string& config_json, int64_t world_size,
+                         double lost_after_s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!impl_->reopen_run) throw Error("run store '" + path_ + "' is read-only");
+  Use use(*impl_->reopen_run);
+  use.stmt.Bind(1, run_id).Bind(2, config_json).Bind(3, world_size).Bind(4, Now()).Bind(5, lost_after_s).Step();
+  if (sqlite3_changes(impl_->db) == 0) {
+    throw Error("run store: no run " + std::to_string(run_id) + " in '" + path_ + "'");
+  }
+}
+
+void RunStore::Heartbeat(int64_t run_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!impl_->heartbeat) return;
+  Use use(*impl_->heartbeat);
+  use.stmt.Bind(1, run_id).Bind(2, Now()).Step();
+}
+
+bool RunStore::HasRun(int64_t run_id, const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Use use(*impl_->run_by_id);
+  return use.stmt.Bind(1, run_id).Step() && use.stmt.Text(1) == name;
 }
 
 void RunStore::LogStep(int64_t run_id, const StepMetrics& m) {

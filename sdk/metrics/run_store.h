@@ -4,13 +4,22 @@
 // `loom runs`, Loom Studio and scripts read it; a trainer writes it.
 //
 // Tables (schema version kRunStoreSchemaVersion, in table schema_version):
-//   runs   (id, name, config JSON, status running|completed|failed,
-//           started_at, ended_at, world_size, error)
+//   runs   (id, name, config JSON, status running|completed|failed|cancelled,
+//           started_at, ended_at, world_size, error, heartbeat_at,
+//           lost_after_s)
 //   steps  (run_id, step, loss, lr, grad_norm, tokens_per_s, step_time_s,
 //           peak_mem_bytes, extra JSON)          primary key (run_id, step)
 //   events (id, run_id, step, time, kind, message)
 // Times are Unix seconds (REAL, UTC). NaN metrics are stored as NULL and read
 // back as NaN.
+//
+// Lost runs: a live trainer refreshes heartbeat_at (Heartbeat) every
+// lost_after_s / 4 seconds. A run whose status is still `running` but whose
+// heartbeat is older than its lost_after_s is read back as kLost ("lost": its
+// process was killed outright or its machine died), with ended_at = its last
+// heartbeat. `lost` is never stored: a resumed run (ReopenRun) is running again.
+// Version 1 stores (no heartbeat) are migrated when opened for writing and
+// read as before (never lost) when opened read-only.
 //
 // Durability and concurrency: the database runs in WAL mode with
 // synchronous=NORMAL, so each LogStep is one short transaction without an
@@ -33,11 +42,12 @@
 
 namespace loom::metrics {
 
-inline constexpr int kRunStoreSchemaVersion = 1;
+inline constexpr int kRunStoreSchemaVersion = 2;
 
-enum class RunStatus { kRunning, kCompleted, kFailed, kCancelled };
+// kLost is derived on reading (see above), never written.
+enum class RunStatus { kRunning, kCompleted, kFailed, kCancelled, kLost };
 
-/// "running" | "completed" | "failed".
+/// "running" | "completed" | "failed" | "cancelled" | "lost".
 const char* RunStatusName(RunStatus status);
 
 /// One optimizer step. Units: lr in 1, tokens_per_s in tokens/s (global),
@@ -62,12 +72,14 @@ struct RunInfo {
   std::string config_json;  // the resolved config as JSON text
   RunStatus status = RunStatus::kRunning;
   double started_at = 0;    // Unix seconds
-  double ended_at = 0;      // Unix seconds; 0 while running
+  double ended_at = 0;      // Unix seconds; 0 while running; the last heartbeat when lost
   int64_t world_size = 1;
   std::string error;        // "" unless failed
   int64_t num_steps = 0;    // rows in `steps`
   int64_t last_step = -1;   // highest step logged; -1 if none
   double last_loss = 0;     // loss at last_step (NaN if none)
+  double heartbeat_at = 0;  // Unix seconds of the last heartbeat; 0 if none recorded
+  double lost_after_s = 0;  // the bound after which a silent running run is lost; 0: never
 
   /// ended_at - started_at, or now - started_at while running.
   double DurationSeconds() const;
@@ -100,8 +112,21 @@ class RunStore {
 
   /// Inserts a run with status running and started_at = now.
   /// @param[in] config_json the resolved config (e.g. config::ToJson(cfg).dump()).
+  /// @param[in] lost_after_s a heartbeat older than this marks it lost (0: never).
   /// @return the new run id (> 0).
-  int64_t CreateRun(const std::string& name, const std::string& config_json, int64_t world_size);
+  int64_t CreateRun(const std::string& name, const std::string& config_json, int64_t world_size,
+                    double lost_after_s = 0);
+
+  /// A resumed run: status running again (ended_at and error cleared), its
+  /// config and world size replaced by the resuming run's, heartbeat now.
+  /// @throws Error if run_id does not exist.
+  void ReopenRun(int64_t run_id, const std::string& config_json, int64_t world_size, double lost_after_s);
+
+  /// heartbeat_at = now (cheap; a trainer calls it from a timer thread).
+  void Heartbeat(int64_t run_id);
+
+  /// True if run `run_id` exists and is named `name`.
+  bool HasRun(int64_t run_id, const std::string& name);
 
   /// Records one step (one transaction). Logging a step again for the same
   /// run replaces the earlier row (a resumed run re-logs steps).

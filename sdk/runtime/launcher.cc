@@ -88,7 +88,7 @@ void Drain(Stream& s, const std::string& prefix) {
   }
 }
 
-pid_t SpawnRank(const LaunchOptions& o, int rank, int port, const std::string& hb_dir,
+pid_t SpawnRank(const LaunchOptions& o, int rank, int port, const std::string& hb_dir, int restart,
                 Rank& r) {
   int pipes[2][2];
   for (auto& p : pipes) {
@@ -112,6 +112,8 @@ pid_t SpawnRank(const LaunchOptions& o, int rank, int port, const std::string& h
     ::setenv("MASTER_ADDR", o.master_addr.c_str(), 1);
     ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
     ::setenv("LOOM_HEARTBEAT_DIR", hb_dir.c_str(), 1);
+    ::setenv("LOOM_RESTART_COUNT", std::to_string(restart).c_str(), 1);
+    ::setenv("LOOM_MAX_RESTARTS", std::to_string(o.max_restarts).c_str(), 1);
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     ::setenv("OMP_NUM_THREADS", std::to_string(std::max(1u, cores / o.nproc)).c_str(), 0);
     std::vector<char*> argv;
@@ -161,22 +163,20 @@ int FindFreePort() {
   return ntohs(addr.sin_port);
 }
 
-int Launch(const LaunchOptions& o) {
-  if (o.nproc < 1) throw ConfigError(ErrorWithFix("--nproc must be >= 1", "pass --nproc N"));
-  if (o.command.empty()) {
-    throw ConfigError(ErrorWithFix("no command to launch", "use: loom launch --nproc N -- CMD ..."));
-  }
+namespace {
+
+struct Attempt {
+  int exit_code = 0;
+  std::string failure;      // "" when every rank exited 0
+  bool by_signal = false;   // the launcher itself was signalled: never restarted
+};
+
+// One start of every rank, supervised to the end.
+Attempt RunAttempt(const LaunchOptions& o, int restart) {
   const int port = o.master_port > 0 ? o.master_port : FindFreePort();
   char tmpl[] = "/tmp/loom-launch-XXXXXX";
   if (!::mkdtemp(tmpl)) throw Error(std::string("mkdtemp: ") + std::strerror(errno));
   const std::string hb_dir = tmpl;
-
-  g_signal = 0;
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  struct sigaction old_int {}, old_term {};
-  ::sigaction(SIGINT, &sa, &old_int);
-  ::sigaction(SIGTERM, &sa, &old_term);
 
   const int width = static_cast<int>(std::to_string(o.nproc - 1).size());
   std::vector<Rank> ranks(static_cast<size_t>(o.nproc));
@@ -186,12 +186,13 @@ int Launch(const LaunchOptions& o) {
     std::snprintf(buf, sizeof(buf), "[rank %*d] ", width, i);
     prefixes.emplace_back(buf);
     ranks[i].index = i;
-    ranks[i].pid = SpawnRank(o, i, port, hb_dir, ranks[i]);
+    ranks[i].pid = SpawnRank(o, i, port, hb_dir, restart, ranks[i]);
     ranks[i].running = true;
   }
 
   std::string failure;
   int exit_code = 0;
+  bool by_signal = false;
   Clock::time_point stop_started{};
   bool stopping = false, killed = false;
   const auto begin_stop = [&](const std::string& why, int code) {
@@ -256,6 +257,7 @@ int Launch(const LaunchOptions& o) {
     // 3. Signals and hangs.
     if (g_signal != 0 && !stopping) {
       const int sig = g_signal;
+      by_signal = true;
       begin_stop(std::string("received ") + strsignal(sig), 128 + sig);
     }
     if (!stopping && o.hang_timeout.count() > 0) {
@@ -290,10 +292,35 @@ int Launch(const LaunchOptions& o) {
   }
   std::error_code ec;
   std::filesystem::remove_all(hb_dir, ec);
+  return {exit_code, failure, by_signal};
+}
+
+}  // namespace
+
+int Launch(const LaunchOptions& o) {
+  if (o.nproc < 1) throw ConfigError(ErrorWithFix("--nproc must be >= 1", "pass --nproc N"));
+  if (o.max_restarts < 0) throw ConfigError(ErrorWithFix("--max-restarts must be >= 0", "pass --max-restarts N"));
+  if (o.command.empty()) {
+    throw ConfigError(ErrorWithFix("no command to launch", "use: loom launch --nproc N -- CMD ..."));
+  }
+  g_signal = 0;
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  struct sigaction old_int {}, old_term {};
+  ::sigaction(SIGINT, &sa, &old_int);
+  ::sigaction(SIGTERM, &sa, &old_term);
+  Attempt a;
+  for (int restart = 0;; ++restart) {
+    a = RunAttempt(o, restart);
+    if (a.failure.empty() || a.by_signal || g_signal != 0 || restart >= o.max_restarts) break;
+    WriteAll(2, "loom launch: " + a.failure + "; restarting every rank (restart " + std::to_string(restart + 1) +
+                    " of " + std::to_string(o.max_restarts) + ", LOOM_RESTART_COUNT=" + std::to_string(restart + 1) +
+                    ")\n");
+  }
   ::sigaction(SIGINT, &old_int, nullptr);
   ::sigaction(SIGTERM, &old_term, nullptr);
-  if (!failure.empty()) WriteAll(2, "loom launch: failed: " + failure + "\n");
-  return exit_code;
+  if (!a.failure.empty()) WriteAll(2, "loom launch: failed: " + a.failure + "\n");
+  return a.exit_code;
 }
 
 }  // namespace loom::runtime

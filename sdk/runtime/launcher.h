@@ -10,6 +10,11 @@
 //    `hang_timeout`, every other rank gets SIGTERM, then SIGKILL after
 //    `kill_grace`, and Launch returns non-zero;
 //  - SIGINT/SIGTERM to the launcher stop all ranks the same way (exit 130/143);
+//  - with max_restarts N > 0, a failed attempt (a rank failed or hung, not a
+//    signal to the launcher) starts every rank again, up to N times, with
+//    LOOM_RESTART_COUNT = 1..N and LOOM_MAX_RESTARTS = N in the environment
+//    (as torchrun's restarts): `loom train` then resumes its last committed
+//    checkpoint (train.resume: auto) and the run store records a `restart`;
 //  - each rank runs in its own process group, killed whole at the end, and
 //    dies with the launcher (PR_SET_PDEATHSIG), so no process is left behind.
 #pragma once
@@ -27,6 +32,7 @@ struct LaunchOptions {
   int master_port = 0;  // 0: pick a free port
   std::chrono::milliseconds hang_timeout = std::chrono::seconds(20);
   std::chrono::milliseconds kill_grace = std::chrono::seconds(3);
+  int max_restarts = 0;  // restarts of every rank after a failed attempt
 };
 
 // Runs the ranks to completion; returns the launcher's exit code (0 when every

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 
@@ -15,6 +16,7 @@
 #include "ops/base/error.h"
 #include "parallel/fsdp/component_fsdp.h"
 #include "parallel/plan/apply_plan.h"
+#include "sdk/checkpoint/checkpoint.h"
 #include "sdk/config/load_config.h"
 #include "sdk/data/chat_loader.h"
 #include "sdk/data/packing.h"
@@ -23,6 +25,7 @@
 #include "sdk/data/token_dataset.h"
 #include "sdk/metrics/memory.h"
 #include "sdk/train/chat_data_check.h"
+#include "sdk/train/export.h"
 #include "sdk/train/model_build.h"
 #include "sdk/train/model_config.h"
 #include "sdk/train/optimizer.h"
@@ -195,28 +198,75 @@ std::unique_ptr<Trainer> Trainer::Create(const config::LoomConfig& cfg, const co
   t->step_options.bf16 = t->component().precision.compute == at::kBFloat16;
 
   const std::string build = DescribeBuild(*t);
+  // The checkpoint to resume, found and verified before the run store is touched.
+  const std::string root = (fs::path(cfg.run.dir) / cfg.run.name / "checkpoints").string();
+  std::unique_ptr<checkpoint::Reader> resume;
+  if (!cfg.train.resume.empty()) {
+    const std::string dir = cfg.train.resume == "auto" ? checkpoint::ResolveIfAny(root)
+                                                       : checkpoint::Resolve(cfg.train.resume, root);
+    if (!dir.empty()) resume = std::make_unique<checkpoint::Reader>(checkpoint::Reader::Open(dir));
+  }
   int64_t run_id = 0;
+  bool continued = false;
   std::shared_ptr<metrics::RunStore> store;
   if (t->leader) {
     store = std::make_shared<metrics::RunStore>(cfg.run.db);
-    run_id = store->CreateRun(cfg.run.name, config::ToJson(cfg).dump(), world_size);
+    const std::string config_json = config::ToJson(cfg).dump();
+    // A resume continues the checkpoint's run when this store holds it: same id, steps appended.
+    if (resume && store->HasRun(resume->meta().run_id, cfg.run.name)) {
+      run_id = resume->meta().run_id;
+      store->ReopenRun(run_id, config_json, world_size, cfg.run.lost_after_s);
+      continued = true;
+    } else {
+      run_id = store->CreateRun(cfg.run.name, config_json, world_size, cfg.run.lost_after_s);
+    }
   }
   const std::string header = DescribeRun(*t, run_id);
   t->store = store;
   std::unique_ptr<Trainer> trainer(new Trainer(std::move(t)));
   trainer->result_.run_id = run_id;
-  if (store) trainer->AddObserver(std::make_shared<RunStoreObserver>(store, run_id));
+  if (store) {
+    trainer->AddObserver(std::make_shared<RunStoreObserver>(store, run_id, cfg.run.lost_after_s / 4));
+  }
   trainer->Log(header);
   trainer->Log("loom train: " + build);
   trainer->Emit(0, "build", build);
   trainer->Emit(0, "plan", parallel::PlanToJson(trainer->impl_->plan).dump());
-  if (!cfg.train.resume.empty()) trainer->ResumeFrom(cfg.train.resume);
+  // `loom launch --max-restarts` sets these on a restarted job (as torchrun's TORCHELASTIC_RESTART_COUNT).
+  const char* restart = std::getenv("LOOM_RESTART_COUNT");
+  if (restart && std::atoi(restart) > 0) {
+    const char* max = std::getenv("LOOM_MAX_RESTARTS");
+    trainer->Emit(resume ? resume->meta().step : 0, "restart",
+                  "restart " + std::string(restart) + (max ? " of " + std::string(max) : "") + " by loom launch: " +
+                      (resume ? "resuming from " + resume->dir() : std::string("no checkpoint committed, started afresh")));
+  }
+  if (resume) {
+    trainer->LoadCheckpoint(*resume);
+    if (!continued && trainer->impl_->leader) {
+      trainer->Log("loom train: run " + std::to_string(resume->meta().run_id) + " of " + resume->dir() +
+                   " is not in " + cfg.run.db + " (or has another name): recording this resume as run " +
+                   std::to_string(run_id));
+    }
+  }
   return trainer;
 }
 
 Trainer::Trainer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Trainer::~Trainer() {
+  // A save still being written: committed in one process; under several
+  // ranks (no collectives here) finished but not committed: its .tmp
+  // directory is what a crash would leave, never read.
+  if (impl_ && impl_->pending_checkpoint) {
+    if (!impl_->distributed()) {
+      try {
+        CommitPending(/*block=*/true);
+      } catch (...) {  // reported to no one: the run is ending anyway
+      }
+    } else if (impl_->pending_checkpoint->write.valid()) {
+      impl_->pending_checkpoint->write.wait();
+    }
+  }
   if (!ended_ && impl_) End(metrics::RunStatus::kFailed, "the trainer was destroyed before the run finished");
 }
 
@@ -229,7 +279,7 @@ void Trainer::AddObserver(std::shared_ptr<TrainerObserver> observer) {
 
 void Trainer::Emit(int64_t step, const std::string& kind, const std::string& message) {
   if (!impl_->leader) return;
-  if (step_ == 0 && (kind == "build" || kind == "plan" || kind == "resumed")) early_events_.emplace_back(step, kind, message);
+  if (step_ == 0 && (kind == "build" || kind == "plan" || kind == "resumed" || kind == "restart")) early_events_.emplace_back(step, kind, message);
   for (auto& o : observers_) o->OnEvent(step, kind, message);
 }
 
@@ -262,14 +312,34 @@ bool Trainer::Step() {
   // Every rank stops at the same step boundary: the ranks agree on the flag.
   double stop = cancel_requested_.load(std::memory_order_relaxed) ? 1.0 : 0.0;
   if (t.distributed()) stop = comm::AllReduceSum(*t.world, stop);
+  const auto& cfg = t.cfg;
   if (stop > 0) {
     cancelled_ = true;
-    Emit(step_, "cancel", "cancelled before step " + std::to_string(step_));
+    const int sig = cancel_signal_.load(std::memory_order_relaxed);
+    result_.signal = sig;
+    std::string why = (sig ? std::string(sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "a signal") + ": " : "") +
+                      "cancelled at the step boundary before step " + std::to_string(step_);
+    try {
+      // The final checkpoint: a resume continues from exactly here.
+      if (cfg.train.checkpoint_every > 0 && step_ > 0 && step_ != t.last_checkpoint_step) {
+        why += "; checkpoint " + SaveCheckpoint();
+      } else {
+        WaitForCheckpoint();
+      }
+    } catch (const std::exception& e) {
+      Fail(e.what());
+      throw;
+    }
+    Emit(step_, "cancel", why);
     End(metrics::RunStatus::kCancelled, "");
     return false;
   }
-  const auto& cfg = t.cfg;
   try {
+    // Checkpoint work on the training thread (a commit here, staging or a
+    // synchronous write below) counts in the step's time: what the loop pays.
+    const auto c0 = Clock::now();
+    if (t.pending_checkpoint) CommitPending(/*block=*/false);
+    double checkpoint_s = std::chrono::duration<double>(Clock::now() - c0).count();
     const double lr = LearningRate(cfg.train, step_);
     SetLearningRate(*t.optimizer, lr);
     const auto t0 = Clock::now();
@@ -337,11 +407,19 @@ bool Trainer::Step() {
     if (step_ == 0 || !result_.first_loss) result_.first_loss = stats.loss;
     result_.last_loss = stats.loss;
     ++step_;
+    if (cfg.train.checkpoint_every > 0 && (step_ % cfg.train.checkpoint_every == 0 || step_ == cfg.train.steps)) {
+      const auto c1 = Clock::now();
+      BeginCheckpoint(cfg.train.checkpoint_async);
+      if (!cfg.train.checkpoint_async) CommitPending(/*block=*/true);
+      checkpoint_s += std::chrono::duration<double>(Clock::now() - c1).count();
+    }
+    if (cfg.train.checkpoint_every > 0) {
+      m.extra["checkpoint_s"] = checkpoint_s;
+      m.step_time_s = seconds + checkpoint_s;
+      m.tokens_per_s = tokens / m.step_time_s;
+    }
     if (t.leader) {
       for (auto& o : observers_) o->OnStep(m);
-    }
-    if (cfg.train.checkpoint_every > 0 && (step_ % cfg.train.checkpoint_every == 0 || step_ == cfg.train.steps)) {
-      SaveCheckpoint();
     }
   } catch (const std::exception& e) {
     Fail(e.what());
@@ -358,6 +436,7 @@ double Trainer::Evaluate() {
 }
 
 std::string Trainer::Export() {
+  WaitForCheckpoint();
   Impl& t = *impl_;
   const auto& cfg = t.cfg;
   result_.model_dir = (fs::path(cfg.run.dir) / cfg.run.name / "final").string();
@@ -370,22 +449,15 @@ std::string Trainer::Export() {
   }
   if (t.leader) {
     t.model->SaveExport(std::move(state), result_.model_dir);
-    // The tokenizer (data.tokenizer, else the one the dataset was built with) and, for
-    // conversations, the template and processors: what `loom generate` needs.
-    std::string tokenizer = cfg.data.tokenizer;
-    if (tokenizer.empty()) tokenizer = t.train_chat ? t.train_chat->tokens().info().tokenizer : t.train_data->info().tokenizer;
-    if (!tokenizer.empty() && fs::exists(tokenizer)) {
-      fs::copy_file(tokenizer, fs::path(result_.model_dir) / "tokenizer.json", fs::copy_options::overwrite_existing);
-    }
-    if (t.train_chat) {
-      data::WriteChatProcessing(t.train_chat->processing(), (fs::path(result_.model_dir) / "loom_chat.json").string());
-    }
+    WriteGenerationFiles(cfg, t.train_chat ? t.train_chat->tokens().info().tokenizer : t.train_data->info().tokenizer,
+                         t.train_chat ? &t.train_chat->processing() : nullptr, result_.model_dir);
   }
   Emit(step_, "export", "model_dir=" + result_.model_dir);
   return result_.model_dir;
 }
 
 void Trainer::Finish() {
+  WaitForCheckpoint();
   End(metrics::RunStatus::kCompleted, "");
   std::ostringstream os;
   os << "loom train: loss " << result_.first_loss << " -> " << result_.last_loss;
@@ -497,16 +569,17 @@ extern "C" void OnCancelSignal(int sig) {
     std::raise(sig);
     return;
   }
-  if (Trainer* t = g_signal_trainer.load()) t->Cancel();
+  if (Trainer* t = g_signal_trainer.load()) t->Cancel(sig);
 }
 }  // namespace
 
 void CancelOnSignals(Trainer* trainer) {
   g_signal_trainer.store(trainer);
   g_signals_seen.store(0);
-  // SIGINT only: `loom launch` stops ranks with SIGTERM, which must still
-  // end a rank blocked in a collective with a dead peer at once.
+  // A rank blocked in a collective with a dead peer never reaches the step
+  // boundary: the second signal (or `loom launch`'s SIGKILL after its grace) ends it.
   std::signal(SIGINT, trainer ? OnCancelSignal : SIG_DFL);
+  std::signal(SIGTERM, trainer ? OnCancelSignal : SIG_DFL);
 }
 
 }  // namespace loom::train

@@ -11,9 +11,11 @@
 //   Export()    the model as a Hugging Face directory (gathered to rank 0)
 //   Finish()    marks the run completed
 //   Cancel()    from any thread or a signal handler (it only sets an atomic
-//               flag; `loom train` calls it on Ctrl-C): the next Step() boundary stops every rank at the same
-//               step (the ranks agree through one all-reduce per step) and
-//               the run is marked `cancelled` in the run store
+//               flag; `loom train` calls it on SIGINT and SIGTERM): the next
+//               Step() boundary stops every rank at the same step (the ranks
+//               agree through one all-reduce per step), takes a final
+//               checkpoint when train.checkpoint_every > 0, and the run is
+//               marked `cancelled` in the run store
 //   State()/Restore()  what a checkpoint saves: step, data position, RNG,
 //               this rank's model values (FSDP shards) and AdamW state
 //
@@ -37,6 +39,10 @@
 #include <ATen/core/Tensor.h>
 
 #include "parallel/comm/communicator.h"
+
+namespace loom::checkpoint {
+class Reader;
+}
 #include "parallel/plan/plan.h"
 #include "sdk/config/train_config.h"
 #include "sdk/metrics/run_store.h"
@@ -50,6 +56,7 @@ struct TrainResult {
   double last_eval_loss = -1;  // -1: no evaluation ran
   std::string model_dir;       // the final HF model directory
   metrics::RunStatus status = metrics::RunStatus::kRunning;
+  int signal = 0;              // the signal that cancelled it (SIGINT, SIGTERM); 0 if none
 };
 
 // Receives what a Trainer does, on the thread that calls Step().
@@ -92,7 +99,11 @@ class Trainer {
   void Finish();
   // Records a failure (the run ends `failed`); for callers that catch.
   void Fail(const std::string& error);
-  void Cancel() noexcept { cancel_requested_.store(true, std::memory_order_relaxed); }
+  // `signal`: the signal that asked (0: a caller), for the run store's event.
+  void Cancel(int signal = 0) noexcept {
+    cancel_signal_.store(signal, std::memory_order_relaxed);
+    cancel_requested_.store(true, std::memory_order_relaxed);
+  }
 
   bool cancelled() const { return cancelled_; }
   bool done() const;
@@ -104,11 +115,18 @@ class Trainer {
   // Sharded training checkpoints (sdk/checkpoint/checkpoint.h), collective:
   // SaveCheckpoint writes every rank's slices of the model and AdamW state,
   // the data position, the RNGs and the step under CheckpointRoot()
-  // (run.dir/run.name/checkpoints) and commits it atomically; Step() calls it
-  // every train.checkpoint_every steps. ResumeFrom(DIR | ROOT | "latest")
-  // loads one taken under any layout and world size (each rank reads only
-  // its slices); Create() calls it when train.resume is set.
+  // (run.dir/run.name/checkpoints) and commits it atomically before it
+  // returns. Step() saves every train.checkpoint_every steps; with
+  // train.checkpoint_async it copies the state and writes it on a background
+  // thread while the next steps run, committing at the first step boundary
+  // after every rank's file is on disk. WaitForCheckpoint() blocks until such
+  // a save is committed (Export, Finish and a cancel call it). A failed write
+  // on any rank fails the run on every rank.
+  // ResumeFrom(DIR | ROOT | "latest") loads one taken under any layout and
+  // world size (each rank reads only its slices); Create() calls it when
+  // train.resume is set and then continues the checkpoint's run in the store.
   std::string SaveCheckpoint();
+  void WaitForCheckpoint();
   void ResumeFrom(const std::string& where);
   std::string CheckpointRoot() const;
 
@@ -123,6 +141,12 @@ class Trainer {
   void Emit(int64_t step, const std::string& kind, const std::string& message);
   void Log(const std::string& line);
   void End(metrics::RunStatus status, const std::string& error);
+  // Stages this rank's state and starts its write (commit: CommitPending).
+  void BeginCheckpoint(bool async);
+  // Collective while a save is pending: commits it once every rank's file is
+  // written (or at once, waiting, when `block`). Returns the committed dir, or "".
+  std::string CommitPending(bool block);
+  void LoadCheckpoint(const checkpoint::Reader& reader);
 
   std::unique_ptr<Impl> impl_;
   std::vector<std::shared_ptr<TrainerObserver>> observers_;
@@ -130,6 +154,7 @@ class Trainer {
   std::vector<std::tuple<int64_t, std::string, std::string>> early_events_;
   std::vector<std::string> early_logs_;
   std::atomic<bool> cancel_requested_{false};
+  std::atomic<int> cancel_signal_{0};
   bool cancelled_ = false;
   bool ended_ = false;
   int64_t step_ = 0;
@@ -141,9 +166,10 @@ class Trainer {
 TrainResult RunTraining(const config::LoomConfig& cfg, std::ostream& log,
                         const comm::CommunicatorPtr& world = nullptr);
 
-// The trainer Cancel()s when SIGINT (Ctrl-C) arrives while it runs; a second
-// SIGINT terminates at once. SIGTERM keeps its default (`loom launch` uses it
-// to stop ranks that may be blocked in a collective). Null uninstalls.
+// The trainer Cancel()s when SIGINT (Ctrl-C) or SIGTERM (a launcher or a
+// scheduler) arrives while it runs; a second one terminates at once (as a
+// rank blocked in a collective with a dead peer needs: `loom launch` follows
+// its SIGTERM with SIGKILL after --kill-grace). Null uninstalls.
 void CancelOnSignals(Trainer* trainer);
 
 }  // namespace loom::train

@@ -3,6 +3,7 @@
 // Internal to sdk/train.
 #pragma once
 
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "models/omni/omni_model.h"
 #include "parallel/fsdp/component_fsdp.h"
 #include "parallel/plan/apply_plan.h"
+#include "sdk/checkpoint/checkpoint.h"
 #include "sdk/data/batch.h"
 #include "sdk/data/chat_dataset.h"
 #include "sdk/data/synthetic_media.h"
@@ -49,6 +51,20 @@ struct Trainer::Impl {
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   StepOptions step_options;
   std::shared_ptr<metrics::RunStore> store;
+
+  // A save whose rank files are being written (train.checkpoint_async): the
+  // staged copies live in the writer's closure, so later steps cannot change them.
+  struct PendingCheckpoint {
+    std::string root;
+    checkpoint::Meta meta;    // filled at staging (the leader commits it)
+    std::future<std::pair<int64_t, double>> write;  // this rank's file: bytes, seconds
+    bool written = false;     // write finished (error holds its failure)
+    std::string error;
+    int64_t bytes = 0;        // this rank's file, once written
+    double seconds = 0;       // writing it (staging excluded)
+  };
+  std::unique_ptr<PendingCheckpoint> pending_checkpoint;
+  int64_t last_checkpoint_step = -1;  // the step of the last save begun (pending or committed)
 
   bool distributed() const { return fsdp != nullptr; }
   // Rows in one of this rank's micro-batches (a dynamic batch is one row).

@@ -197,6 +197,72 @@ TEST_F(RunStoreTest, NewerSchemaVersionIsRefused) {
   EXPECT_NE(msg.find("schema version 99"), std::string::npos) << msg;
 }
 
+// A running run whose heartbeat is older than its bound reads as lost (and
+// its duration stops at the last heartbeat); heartbeats keep it running; a
+// reopened run is running again with its steps kept; a version 1 store is
+// migrated when opened for writing and read as before when read-only.
+TEST_F(RunStoreTest, SilentRunsReadAsLostAndReopenedRunsRunAgain) {
+  RunStore store(DbPath());
+  const int64_t lost = store.CreateRun("killed", "{}", 1, /*lost_after_s=*/0.2);
+  const int64_t alive = store.CreateRun("alive", "{}", 1, 0.2);
+  const int64_t unbounded = store.CreateRun("old", "{}", 1, 0);
+  store.LogStep(lost, Step(0, 2.0));
+  EXPECT_EQ(store.GetRun("killed").status, RunStatus::kRunning) << "a fresh heartbeat";
+  for (int i = 0; i < 6; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(80));
+    store.Heartbeat(alive);
+  }
+  const RunInfo r = store.GetRun("killed");
+  EXPECT_EQ(r.status, RunStatus::kLost);
+  EXPECT_STREQ(RunStatusName(r.status), "lost");
+  EXPECT_EQ(r.ended_at, r.heartbeat_at) << "a lost run's duration stops at its last heartbeat";
+  EXPECT_LT(r.DurationSeconds(), 0.2);
+  EXPECT_EQ(store.GetRun("alive").status, RunStatus::kRunning);
+  EXPECT_EQ(store.GetRun("old").status, RunStatus::kRunning) << "no bound: never lost";
+  store.FinishRun(alive, RunStatus::kCompleted);
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  EXPECT_EQ(store.GetRun("alive").status, RunStatus::kCompleted) << "only running runs can be lost";
+  EXPECT_TRUE(store.HasRun(lost, "killed"));
+  EXPECT_FALSE(store.HasRun(lost, "alive"));
+  store.ReopenRun(lost, R"({"resumed": true})", 3, 0.2);
+  const RunInfo again = store.GetRun("killed");
+  EXPECT_EQ(again.status, RunStatus::kRunning);
+  EXPECT_EQ(again.world_size, 3);
+  EXPECT_EQ(again.ended_at, 0);
+  EXPECT_EQ(again.num_steps, 1) << "a resumed run keeps its steps";
+  EXPECT_THROW(store.ReopenRun(999, "{}", 1, 1), Error);
+  (void)unbounded;
+}
+
+TEST_F(RunStoreTest, VersionOneStoresAreMigrated) {
+  fs::create_directories(fs::path(DbPath()).parent_path());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
+  const char* v1 = R"sql(
+    CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1);
+    CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, config TEXT NOT NULL,
+      status TEXT NOT NULL, started_at REAL NOT NULL, ended_at REAL, world_size INTEGER NOT NULL,
+      error TEXT NOT NULL DEFAULT '');
+    CREATE TABLE steps (run_id INTEGER NOT NULL, step INTEGER NOT NULL, loss REAL, lr REAL, grad_norm REAL,
+      tokens_per_s REAL, step_time_s REAL, peak_mem_bytes INTEGER, extra TEXT NOT NULL DEFAULT '{}',
+      PRIMARY KEY (run_id, step)) WITHOUT ROWID;
+    CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, step INTEGER NOT NULL,
+      time REAL NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
+    INSERT INTO runs (name, config, status, started_at, world_size) VALUES ('before', '{}', 'running', 1.0, 1);
+  )sql";
+  ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  {
+    RunStore ro(DbPath(), RunStore::Mode::kReadOnly);
+    EXPECT_EQ(ro.GetRun("before").status, RunStatus::kRunning) << "read-only: read as version 1";
+  }
+  RunStore rw(DbPath());
+  EXPECT_EQ(rw.GetRun("before").status, RunStatus::kRunning) << "no heartbeat recorded: never lost";
+  const int64_t id = rw.CreateRun("after", "{}", 1, 0.05);
+  std::this_thread::sleep_for(std::chrono::milliseconds(120));
+  EXPECT_EQ(rw.GetRun(std::to_string(id)).status, RunStatus::kLost) << "migrated: heartbeats work";
+}
+
 TEST(StepsToCsv, HeaderExtraColumnsAndQuoting) {
   StepMetrics a = Step(1, 3.5);
   a.extra = {{"eval_loss", 3.25}, {"note", "a,b \"c\""}};

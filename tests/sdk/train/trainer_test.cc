@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <csignal>
+#include <iterator>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -151,6 +153,7 @@ TEST(TrainerTest, CheckpointResumeIsBitForBitAndBadCheckpointsAreNamed) {
   cfg.train.checkpoint_every = 1, cfg.train.checkpoint_keep = 2;
   auto first = Trainer::Create(cfg);
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(first->Step());
+  first->WaitForCheckpoint();  // step 3's save is written in the background until committed here
   const std::string root = first->CheckpointRoot();
   std::vector<std::string> kept;
   for (const auto& e : fs::directory_iterator(root)) kept.push_back(e.path().filename().string());
@@ -217,6 +220,75 @@ TEST(TrainerTest, CheckpointResumeIsBitForBitAndBadCheckpointsAreNamed) {
     EXPECT_NE(std::string(e.what()).find("holds a qwen3 model of"), std::string::npos) << e.what();
   }
   EXPECT_TRUE(fs::exists(good + "/meta.json")) << "nothing was overwritten";
+}
+
+// Asynchronous saves (the default) write the same bytes as synchronous
+// ones; a resume continues the checkpoint's run in the store (same id, steps
+// appended, a `resumed` event); a cancel ends with a final checkpoint from
+// which the rest of the run equals the straight one.
+TEST(TrainerTest, AsyncSavesEqualSyncOnesAndAResumeContinuesTheSameRun) {
+  const std::string dir = TempDir("ckpt-async");
+  auto straight_cfg = Tiny(dir, "straight", 8);
+  auto straight = Trainer::Create(straight_cfg);
+  auto rec = std::make_shared<Recorder>();
+  straight->AddObserver(rec);
+  while (straight->Step()) {
+  }
+  const auto run_with = [&](const std::string& name, bool async) {
+    auto cfg = Tiny(dir, name, 8);
+    cfg.train.checkpoint_every = 2, cfg.train.checkpoint_keep = 0, cfg.train.checkpoint_async = async;
+    auto t = Trainer::Create(cfg);
+    while (t->Step()) {
+    }
+    t->Finish();
+    return t->CheckpointRoot();
+  };
+  const std::string sync_root = run_with("sync", false), async_root = run_with("async", true);
+  for (const char* step : {"step-00000002", "step-00000004", "step-00000006", "step-00000008"}) {
+    const auto a = sync_root + "/" + step + "/rank-00000.safetensors", b = async_root + "/" + step + "/rank-00000.safetensors";
+    ASSERT_TRUE(fs::exists(a) && fs::exists(b)) << step;
+    std::ifstream fa(a, std::ios::binary), fb(b, std::ios::binary);
+    const std::string da((std::istreambuf_iterator<char>(fa)), {}), db((std::istreambuf_iterator<char>(fb)), {});
+    EXPECT_EQ(da, db) << step << ": the async save differs from the sync one";
+  }
+  // Cancel after 3 steps: the final checkpoint is step 3 (no regular save was due).
+  auto cfg = Tiny(dir, "cancelled", 8);
+  cfg.train.checkpoint_every = 5;
+  auto first = Trainer::Create(cfg);
+  const int64_t run_id = first->result().run_id;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(first->Step());
+  first->Cancel(SIGTERM);
+  EXPECT_FALSE(first->Step());
+  EXPECT_EQ(first->result().signal, SIGTERM);
+  first.reset();
+  ASSERT_TRUE(fs::exists(fs::path(dir) / "runs/cancelled/checkpoints/step-00000003/meta.json"));
+  metrics::RunStore store(dir + "/runs.sqlite");
+  EXPECT_EQ(store.GetRun(std::to_string(run_id)).status, metrics::RunStatus::kCancelled);
+  const auto events = store.GetEvents(run_id);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().kind, "cancel");
+  EXPECT_NE(events.back().message.find("SIGTERM: cancelled at the step boundary before step 3; checkpoint "),
+            std::string::npos) << events.back().message;
+  cfg.train.resume = "latest";
+  auto resumed = Trainer::Create(cfg);
+  EXPECT_EQ(resumed->result().run_id, run_id) << "a resume continues the checkpoint's run";
+  while (resumed->Step()) {
+  }
+  resumed->Finish();
+  const auto run = store.GetRun(std::to_string(run_id));
+  EXPECT_EQ(run.status, metrics::RunStatus::kCompleted);
+  const auto steps = store.GetSteps(run_id);
+  ASSERT_EQ(steps.size(), 8u) << "3 steps, then 5 appended";
+  for (size_t i = 0; i < steps.size(); ++i) EXPECT_EQ(steps[i].loss, rec->losses[i]) << "step " << i;
+  bool resumed_event = false;
+  for (const auto& e : store.GetEvents(run_id)) resumed_event |= e.kind == "resumed" && e.step == 3;
+  EXPECT_TRUE(resumed_event);
+  // "auto" with nothing committed starts afresh (a new run).
+  auto fresh = Tiny(dir, "fresh", 2);
+  fresh.train.resume = "auto";
+  auto t = Trainer::Create(fresh);
+  EXPECT_EQ(t->step(), 0);
+  EXPECT_NE(t->result().run_id, run_id);
 }
 
 TEST(PlanTest, OneFunctionBuildsItAndJsonRoundTrips) {
