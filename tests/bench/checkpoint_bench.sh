@@ -2,7 +2,7 @@
 # Benchmark: the cost of checkpointing to the training loop, side by side in
 # one run. A Qwen3-shaped model with the real 151,936-token vocabulary
 # (hidden 64, 2 layers: ~20 M parameters, a ~235 MB checkpoint with AdamW's
-# moments) trains 20 steps of 4 x 128 tokens under `loom train`, three ways,
+# moments) trains 20 steps of 4 x 64 tokens under `loom train`, three ways,
 # interleaved over ROUNDS rounds (A B C A B C ...):
 #   none   no checkpoints
 #   async  a checkpoint every 10 steps, written on a background thread (default)
@@ -19,7 +19,7 @@ source "$src/tests/cli/lib.sh"
 build_novel_dataset 400000
 common=(--model.hidden_size 64 --model.intermediate_size 128 --model.num_hidden_layers 2
         --model.num_attention_heads 4 --model.num_key_value_heads 2 --model.head_dim 16
-        --data.train "$work/data" --data.seq_len 128 --data.micro_batch_size 4 --train.steps 20
+        --data.train "$work/data" --data.seq_len 64 --data.micro_batch_size 4 --train.steps 20
         --train.warmup_steps 2 --train.log_every 1000 --run.db "$work/runs.sqlite" --run.dir "$work/runs")
 for r in $(seq 1 "$rounds"); do
   "$loom" train "${common[@]}" --run.name "none-$r" > /dev/null
