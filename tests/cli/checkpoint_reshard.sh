@@ -39,19 +39,26 @@ tail -n 5 "$work/single.loss" > "$work/single_tail.loss"
 tail -n 5 "$work/fsdp4.loss" > "$work/fsdp4_tail.loss"
 expect_same_losses fsdp4_tail same 5 0
 for run in sp2 one three; do expect_same_losses single_tail $run 5 1e-5; done
-# A MoE model: saved under EP 4 (experts sharded over the ranks), resumed under EP 2 and on one process.
+# A MoE model: saved under EP 4 (experts sharded over the ranks), resumed under EP 4 (bit for bit against a
+# straight EP 4 run), under EP 2 and on one process.
 # Its aux loss is per micro-batch (over every rank's rows of it), so these keep one 12-row micro-batch per step.
 moe=(--model.family qwen3_moe --model.num_experts 8 --model.num_experts_per_tok 2 --model.moe_intermediate_size 16
      --model.router_aux_loss_coef 0.02 --model.mlp_only_layers 0)
 "$loom" train "${common[@]}" "${moe[@]}" --run.name moe_single --data.micro_batch_size 12
 "$loom" launch --nproc 4 -- "$loom" train "${common[@]}" "${moe[@]}" --run.name moe_part --parallel.ep 4 \
   --data.micro_batch_size 3 --train.steps 5 --train.checkpoint_every 5
+"$loom" launch --nproc 4 -- "$loom" train "${common[@]}" "${moe[@]}" --run.name moe_ep4 --parallel.ep 4 \
+  --data.micro_batch_size 3
+"$loom" launch --nproc 4 -- "$loom" train "${common[@]}" "${moe[@]}" --run.name moe_same --parallel.ep 4 \
+  --data.micro_batch_size 3 --resume "$work/runs/moe_part/checkpoints"
 "$loom" launch --nproc 4 -- "$loom" train "${common[@]}" "${moe[@]}" --run.name moe_ep2 --parallel.ep 2 \
   --data.micro_batch_size 3 --resume "$work/runs/moe_part/checkpoints"
 "$loom" train "${common[@]}" "${moe[@]}" --run.name moe_one --data.micro_batch_size 12 \
   --resume "$work/runs/moe_part/checkpoints"
-read_losses moe_single moe_ep2 moe_one
+read_losses moe_single moe_ep2 moe_one moe_ep4 moe_same
 tail -n 5 "$work/moe_single.loss" > "$work/moe_tail.loss"
+tail -n 5 "$work/moe_ep4.loss" > "$work/moe_ep4_tail.loss"
+expect_same_losses moe_ep4_tail moe_same 5 0  # the same EP 4 layout: bit for bit
 for run in moe_ep2 moe_one; do expect_same_losses moe_tail $run 5 1e-5; done
 # A layout that cannot share the global position evenly is refused before training.
 if "$loom" launch --nproc 4 -- "$loom" train "${common[@]}" --run.name odd --parallel.dp_shard 4 \
