@@ -114,6 +114,7 @@ std::unique_ptr<Trainer> Trainer::Create(const config::LoomConfig& cfg, const co
   }
   auto t = std::make_unique<Impl>();
   t->cfg = cfg;
+  t->config_json = config::ToJson(cfg).dump();
   t->world = world;
   t->leader = !world || world->rank() == 0;
   const int64_t world_size = world ? world->size() : 1;
@@ -199,7 +200,7 @@ std::unique_ptr<Trainer> Trainer::Create(const config::LoomConfig& cfg, const co
 
   const std::string build = DescribeBuild(*t);
   // The checkpoint to resume, found and verified before the run store is touched.
-  const std::string root = (fs::path(cfg.run.dir) / cfg.run.name / "checkpoints").string();
+  const std::string root = CheckpointRootOf(cfg);
   std::unique_ptr<checkpoint::Reader> resume;
   if (!cfg.train.resume.empty()) {
     const std::string dir = cfg.train.resume == "auto" ? checkpoint::ResolveIfAny(root)
@@ -211,7 +212,7 @@ std::unique_ptr<Trainer> Trainer::Create(const config::LoomConfig& cfg, const co
   std::shared_ptr<metrics::RunStore> store;
   if (t->leader) {
     store = std::make_shared<metrics::RunStore>(cfg.run.db);
-    const std::string config_json = config::ToJson(cfg).dump();
+    const std::string& config_json = t->config_json;
     // A resume continues the checkpoint's run when this store holds it: same id, steps appended.
     if (resume && store->HasRun(resume->meta().run_id, cfg.run.name)) {
       run_id = resume->meta().run_id;

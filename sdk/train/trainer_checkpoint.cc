@@ -4,15 +4,14 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <tuple>
 #include <future>
+#include <tuple>
 
 #include <ATen/ATen.h>
 #include <torch/optim/adamw.h>
 
 #include "ops/base/error.h"
 #include "sdk/checkpoint/checkpoint.h"
-#include "sdk/config/load_config.h"
 #include "sdk/train/trainer_impl.h"
 
 namespace loom::train {
@@ -83,10 +82,7 @@ std::map<std::string, std::vector<int64_t>> FullShapes(const Trainer::Impl& t) {
 
 }  // namespace
 
-std::string Trainer::CheckpointRoot() const {
-  const auto& run = impl_->cfg.run;
-  return (fs::path(run.dir) / run.name / "checkpoints").string();
-}
+std::string Trainer::CheckpointRoot() const { return CheckpointRootOf(impl_->cfg); }
 
 void Trainer::BeginCheckpoint(bool async) {
   Impl& t = *impl_;
@@ -116,7 +112,7 @@ void Trainer::BeginCheckpoint(bool async) {
   meta.num_parameters = t.model->NumParameters();
   if (t.leader) {
     meta.params = FullShapes(t);
-    meta.config_json = config::ToJson(t.cfg).dump();
+    meta.config_json = t.config_json;
   }
   const at::Tensor rng = at::detail::getDefaultCPUGenerator().get_state();
   auto write = [root = p->root, step = step_, rank, pieces, rng] {
@@ -155,12 +151,13 @@ std::string Trainer::CommitPending(bool block) {
   double state = (p.written ? 0.0 : 1.0) + (p.error.empty() ? 0.0 : kFailed);
   if (t.distributed()) state = comm::AllReduceSum(*t.world, state);
   const auto step = p.meta.step;
+  const std::string fix = "free space under " + CheckpointRoot() + " or set run.dir to a writable disk";
   if (state >= kFailed) {
     const std::string own = p.error.empty() ? "" : ": " + p.error;
     t.pending_checkpoint.reset();
     throw Error(ErrorWithFix("the checkpoint of step " + std::to_string(step) + " failed on " +
                                  std::to_string(static_cast<int64_t>(state / kFailed)) + " rank(s)" + own,
-                             "free space under " + CheckpointRoot() + " or set run.dir to a writable disk"));
+                             fix));
   }
   if (state > 0) return "";  // still writing somewhere: try again at the next step boundary
   std::string dir, error;
@@ -178,7 +175,7 @@ std::string Trainer::CommitPending(bool block) {
   if (failed > 0) {
     throw Error(ErrorWithFix("committing the checkpoint of step " + std::to_string(step) + " failed" +
                                  (error.empty() ? "" : ": " + error),
-                             "free space under " + CheckpointRoot() + " or set run.dir to a writable disk"));
+                             fix));
   }
   Emit(step, "checkpoint", dir + " (" + written + ")");
   return dir;

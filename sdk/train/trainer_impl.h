@@ -3,6 +3,7 @@
 // Internal to sdk/train.
 #pragma once
 
+#include <filesystem>
 #include <future>
 #include <memory>
 #include <string>
@@ -29,8 +30,14 @@
 
 namespace loom::train {
 
+// Where a run's checkpoints go: run.dir/run.name/checkpoints.
+inline std::string CheckpointRootOf(const config::LoomConfig& cfg) {
+  return (std::filesystem::path(cfg.run.dir) / cfg.run.name / "checkpoints").string();
+}
+
 struct Trainer::Impl {
   config::LoomConfig cfg;
+  std::string config_json;  // cfg resolved, as JSON (the run store's and every checkpoint's copy)
   comm::CommunicatorPtr world;
   bool leader = true;
   parallel::Plan plan;
