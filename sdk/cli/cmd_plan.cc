@@ -28,6 +28,7 @@
 #include "sdk/train/model_build.h"
 #include "sdk/train/model_config.h"
 #include "sdk/train/plan_config.h"
+#include "sdk/train/plan_report.h"
 
 namespace loom::cli {
 namespace {
@@ -77,21 +78,12 @@ std::string DescribeEncoder(const parallel::ComponentPlan& c, const parallel::Pa
 
 // `loom plan` for an omni model: a line, a mesh and an estimate per component.
 void PrintOmniPlan(const config::LoomConfig& cfg, const parallel::Plan& plan, const models::OmniConfig& omni,
-                   const std::string& budget, double media_fraction, bool json) {
+                   const std::string& budget, double media_fraction) {
   const auto estimates = parallel::EstimateOmniMemory(omni, plan, cfg.data.seq_len, cfg.data.micro_batch_size, media_fraction);
   int64_t longest = -1, budget_bytes = 0;
   if (!budget.empty()) {
     budget_bytes = parallel::ParseByteSize(budget, "--memory-budget");
     longest = parallel::LongestOmniSeqLenWithin(budget_bytes, omni, plan, cfg.data.micro_batch_size, media_fraction);
-  }
-  if (json) {
-    nlohmann::json memory = nlohmann::json::object();
-    for (const auto& e : estimates) memory[e.name] = parallel::EstimateToJson(e.estimate);
-    memory["total_bytes"] = parallel::TotalBytes(estimates);
-    nlohmann::json out{{"plan", parallel::PlanToJson(plan)}, {"memory_per_rank", memory}, {"media_fraction", media_fraction}};
-    if (longest >= 0) out["memory_budget"] = {{"bytes", budget_bytes}, {"longest_seq_len", longest}};
-    std::cout << out.dump(2) << "\n";
-    return;
   }
   std::cout << "model: " << omni.model_type << ", " << omni.NumParameters() << " parameters in " << plan.components.size()
             << " components\n";
@@ -162,19 +154,24 @@ void AddPlanCommand(CLI::App& app, int* exit_code) {
     if (cmd->count("--dp-shard")) cfg.parallel.dp_shard = shape->dp_shard;
     if (cmd->count("--sp")) cfg.parallel.sp = shape->sp;
     if (cmd->count("--ep")) cfg.parallel.ep = shape->ep;
-    if (train::IsOmni(cfg.model)) {
+    const bool omni = train::IsOmni(cfg.model);
+    if (!omni && cmd->count("--media-fraction")) {
+      throw ConfigError(ErrorWithFix("--media-fraction applies to omni models, and this config's model is an LLM",
+                                     "drop --media-fraction, or plan an omni model (model.config or model.path)"));
+    }
+    if (*json) {  // the same report the C ABI and the studio read
+      std::cout << train::PlanReport(cfg, {*world, *budget, *media_fraction}).dump(2) << "\n";
+      *exit_code = 0;
+      return;
+    }
+    if (omni) {
       const auto built = train::BuildModel(cfg, at::Device(at::kMeta));
       const auto specs = built.model->component_specs();
       const parallel::Plan plan = train::PlanFromConfig(cfg, *world, specs);
       train::ValidatePlanFor(plan, specs);
-      PrintOmniPlan(cfg, plan, static_cast<const models::OmniModel&>(*built.model).config(), *budget, *media_fraction,
-                    *json);
+      PrintOmniPlan(cfg, plan, static_cast<const models::OmniModel&>(*built.model).config(), *budget, *media_fraction);
       *exit_code = 0;
       return;
-    }
-    if (cmd->count("--media-fraction")) {
-      throw ConfigError(ErrorWithFix("--media-fraction applies to omni models, and this config's model is an LLM",
-                                     "drop --media-fraction, or plan an omni model (model.config or model.path)"));
     }
     const auto model = train::ModelConfigOf(cfg.model);
     model.Validate(cfg.model.path.empty() ? "model.*" : cfg.model.path + "/config.json");
@@ -189,14 +186,6 @@ void AddPlanCommand(CLI::App& app, int* exit_code) {
       budget_bytes = parallel::ParseByteSize(*budget, "--memory-budget");
       longest = parallel::LongestSeqLenWithin(budget_bytes, model, state, c.recompute, cfg.data.micro_batch_size,
                                               c.fsdp.layers_per_unit);
-    }
-    if (*json) {
-      nlohmann::json out{{"plan", parallel::PlanToJson(plan)},
-                         {"memory_per_rank", {{"model", parallel::EstimateToJson(estimate)}}}};
-      if (longest >= 0) out["memory_budget"] = {{"bytes", budget_bytes}, {"longest_seq_len", longest}};
-      std::cout << out.dump(2) << "\n";
-      *exit_code = 0;
-      return;
     }
     std::cout << "model: " << model.model_type << ", " << model.NumParameters() << " parameters, "
               << model.num_hidden_layers << " decoder layers"

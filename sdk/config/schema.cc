@@ -5,6 +5,7 @@
 #include "ops/base/format.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -284,6 +285,63 @@ std::string ConfigDocMarkdown() {
     }
   }
   return out;
+}
+
+nlohmann::json SchemaJson() {
+  const LoomConfig defaults;
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& key : ConfigSchema()) {
+    FieldRef field = key.bind(const_cast<LoomConfig&>(defaults));  // read only
+    nlohmann::json def;
+    if (auto* s = std::get_if<std::string*>(&field)) def = **s;
+    else if (auto* i = std::get_if<int64_t*>(&field)) def = **i;
+    else if (auto* d = std::get_if<double*>(&field)) def = **d;
+    else if (auto* l = std::get_if<std::vector<int64_t>*>(&field)) def = **l;
+    else def = *std::get<bool*>(field);
+    nlohmann::json row{{"name", key.name}, {"section", key.section()}, {"type", KeyTypeName(key.type())},
+                       {"default", def}, {"choices", key.choices}, {"doc", key.doc}};
+    const KeyType type = key.type();
+    if (type == KeyType::kInt || type == KeyType::kFloat || type == KeyType::kIntList) {
+      nlohmann::json range{{"lo_open", key.range.lo_open}, {"hi_open", key.range.hi_open}};
+      if (std::isfinite(key.range.lo)) range["lo"] = key.range.lo;
+      if (std::isfinite(key.range.hi)) range["hi"] = key.range.hi;
+      if (key.range.has_sentinel) range["sentinel"] = key.range.sentinel;
+      row["range"] = range;
+    }
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+std::vector<std::string> KeysMentioned(const std::string& message) {
+  std::vector<std::string> names;
+  for (const auto& key : ConfigSchema()) names.emplace_back(key.name);
+  std::sort(names.begin(), names.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  std::vector<std::string> found;
+  std::string rest = message;
+  for (const auto& name : names) {
+    size_t at = rest.find(name);
+    if (at == std::string::npos) continue;
+    found.push_back(name);
+    // Blank every occurrence so a shorter key inside this one is not reported again.
+    for (; at != std::string::npos; at = rest.find(name, at)) rest.replace(at, name.size(), std::string(name.size(), ' '));
+  }
+  // Mesh messages name parallel keys by their leaf ("dp_shard 2 x sp 1"): a
+  // whole-word leaf names parallel.<leaf>.
+  const auto is_word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.'; };
+  for (const auto& key : ConfigSchema()) {
+    if (key.section() != "parallel" || std::find(found.begin(), found.end(), key.name) != found.end()) continue;
+    const std::string leaf = key.leaf();
+    for (size_t at = rest.find(leaf); at != std::string::npos; at = rest.find(leaf, at + 1)) {
+      const bool starts = at == 0 || !is_word(rest[at - 1]);
+      const bool ends = at + leaf.size() == rest.size() || !is_word(rest[at + leaf.size()]);
+      if (starts && ends) {
+        found.emplace_back(key.name);
+        break;
+      }
+    }
+  }
+  return found;
 }
 
 }  // namespace loom::config

@@ -16,6 +16,8 @@
 #include <variant>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "sdk/config/train_config.h"
 
 namespace loom::config {
@@ -100,6 +102,17 @@ const ConfigKey* FindComponentKey(const std::string& name, std::string* componen
 // Checks `text` against the parallel.<leaf> row (as SetFromString) and
 // stores its canonical form in cfg.components[component][leaf].
 void SetComponentKey(const std::string& name, LoomConfig& cfg, const std::string& text, const std::string& where);
+
+// The schema as JSON, for forms (the studio, the C ABI): an array of
+// {"name", "section", "type" (KeyTypeName), "default" (native JSON),
+//  "choices" [..] (string keys; [] = any), "range" {"lo","hi","lo_open",
+//  "hi_open","sentinel"?} (int/float keys; absent bounds = unbounded),
+//  "doc"}, in schema order.
+nlohmann::json SchemaJson();
+
+// The dotted schema keys a message names (e.g. a plan error naming
+// "parallel.sp"), longest match first, each once: what a form highlights.
+std::vector<std::string> KeysMentioned(const std::string& message);
 
 // docs/config.md: every key with its type, default, allowed values and doc.
 // `loom config --doc` prints this; a test checks docs/config.md equals it.

@@ -110,4 +110,47 @@ std::string StepsToCsv(const std::vector<StepMetrics>& steps) {
   return out;
 }
 
+namespace {
+nlohmann::json Number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+}  // namespace
+
+nlohmann::json RunToJson(const RunInfo& r, bool with_config) {
+  nlohmann::json j{{"id", r.id},
+                   {"name", r.name},
+                   {"status", RunStatusName(r.status)},
+                   {"started_at", r.started_at},
+                   {"ended_at", r.ended_at},
+                   {"duration_s", Number(r.DurationSeconds())},
+                   {"world_size", r.world_size},
+                   {"error", r.error},
+                   {"num_steps", r.num_steps},
+                   {"last_step", r.last_step},
+                   {"last_loss", Number(r.last_loss)},
+                   {"heartbeat_at", r.heartbeat_at},
+                   {"lost_after_s", r.lost_after_s}};
+  if (with_config) {
+    const auto config = nlohmann::json::parse(r.config_json, nullptr, /*allow_exceptions=*/false);
+    j["config"] = config.is_discarded() ? nlohmann::json(r.config_json) : config;
+  }
+  return j;
+}
+
+nlohmann::json StepsToJson(const std::vector<StepMetrics>& steps) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& m : steps) {
+    out.push_back({{"step", m.step}, {"loss", Number(m.loss)}, {"lr", Number(m.lr)}, {"grad_norm", Number(m.grad_norm)},
+                   {"tokens_per_s", Number(m.tokens_per_s)}, {"step_time_s", Number(m.step_time_s)},
+                   {"peak_mem_bytes", m.peak_mem_bytes}, {"extra", m.extra}});
+  }
+  return out;
+}
+
+nlohmann::json EventsToJson(const std::vector<RunEvent>& events) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& e : events) {
+    out.push_back({{"id", e.id}, {"step", e.step}, {"time", e.time}, {"kind", e.kind}, {"message", e.message}});
+  }
+  return out;
+}
+
 }  // namespace loom::metrics

@@ -35,4 +35,15 @@ std::string FormatLocalTime(double unix_seconds);
 /// FormatShortest; NaN is "nan". Fields are quoted only when needed.
 std::string StepsToCsv(const std::vector<StepMetrics>& steps);
 
+/// The run store's rows as JSON (the C ABI's and the studio's form). NaN
+/// metrics become null. A run: {"id", "name", "status", "started_at",
+/// "ended_at", "duration_s", "world_size", "error", "num_steps",
+/// "last_step", "last_loss", "heartbeat_at", "lost_after_s"} (+ "config",
+/// parsed, when `with_config`). A step: {"step", "loss", "lr", "grad_norm",
+/// "tokens_per_s", "step_time_s", "peak_mem_bytes", "extra"}. An event:
+/// {"id", "step", "time", "kind", "message"}.
+nlohmann::json RunToJson(const RunInfo& run, bool with_config = false);
+nlohmann::json StepsToJson(const std::vector<StepMetrics>& steps);
+nlohmann::json EventsToJson(const std::vector<RunEvent>& events);
+
 }  // namespace loom::metrics

@@ -287,9 +287,9 @@ RunStore::RunStore(const std::string& path, Mode mode) : path_(path), impl_(new 
   }
   impl_->steps = prepare(
       "SELECT step, loss, lr, grad_norm, tokens_per_s, step_time_s, peak_mem_bytes, extra "
-      "FROM steps WHERE run_id = ?1 ORDER BY step");
+      "FROM steps WHERE run_id = ?1 AND step > ?2 ORDER BY step");
   impl_->events = prepare(
-      "SELECT step, time, kind, message FROM events WHERE run_id = ?1 ORDER BY id");
+      "SELECT step, time, kind, message, id FROM events WHERE run_id = ?1 AND id > ?2 ORDER BY id");
 }
 
 RunStore::~RunStore() = default;
@@ -389,10 +389,11 @@ RunInfo RunStore::GetRun(const std::string& id_or_name) {
                                      "` and pass an id or a name"));
 }
 
-std::vector<StepMetrics> RunStore::GetSteps(int64_t run_id) {
+std::vector<StepMetrics> RunStore::GetSteps(int64_t run_id, int64_t after_step) {
   std::lock_guard<std::mutex> lock(mu_);
   Use use(*impl_->steps);
   use.stmt.Bind(1, run_id);
+  use.stmt.Bind(2, after_step);
   std::vector<StepMetrics> steps;
   while (use.stmt.Step()) {
     StepMetrics m;
@@ -410,13 +411,14 @@ std::vector<StepMetrics> RunStore::GetSteps(int64_t run_id) {
   return steps;
 }
 
-std::vector<RunEvent> RunStore::GetEvents(int64_t run_id) {
+std::vector<RunEvent> RunStore::GetEvents(int64_t run_id, int64_t after_id) {
   std::lock_guard<std::mutex> lock(mu_);
   Use use(*impl_->events);
   use.stmt.Bind(1, run_id);
+  use.stmt.Bind(2, after_id);
   std::vector<RunEvent> events;
   while (use.stmt.Step()) {
-    events.push_back({use.stmt.Int(0), use.stmt.Real(1), use.stmt.Text(2), use.stmt.Text(3)});
+    events.push_back({use.stmt.Int(0), use.stmt.Real(1), use.stmt.Text(2), use.stmt.Text(3), use.stmt.Int(4)});
   }
   return events;
 }

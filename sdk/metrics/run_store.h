@@ -90,6 +90,7 @@ struct RunEvent {
   double time = 0;  // Unix seconds
   std::string kind;  // e.g. eval | warning | checkpoint
   std::string message;
+  int64_t id = 0;  // increasing in logging order (GetEvents' after_id)
 };
 
 class RunStore {
@@ -146,9 +147,11 @@ class RunStore {
   /// @throws ConfigError naming the store and the fix if there is none.
   RunInfo GetRun(const std::string& id_or_name);
 
-  /// The run's steps in step order / events in logging order.
-  std::vector<StepMetrics> GetSteps(int64_t run_id);
-  std::vector<RunEvent> GetEvents(int64_t run_id);
+  /// The run's steps after `after_step` in step order / events after the
+  /// event `after_id` in logging order (the defaults: all). A live reader
+  /// passes the last step / event id it has seen to read only what is new.
+  std::vector<StepMetrics> GetSteps(int64_t run_id, int64_t after_step = INT64_MIN);
+  std::vector<RunEvent> GetEvents(int64_t run_id, int64_t after_id = 0);
 
  private:
   struct Impl;  // sqlite3 handle and prepared statements

@@ -88,12 +88,51 @@ void Drain(Stream& s, const std::string& prefix) {
   }
 }
 
+// The environment of rank `rank`: this process's, with the torchrun-style
+// variables set. Built before fork, so the child only calls
+// async-signal-safe functions (the launcher may be a library in a
+// multi-threaded host, e.g. Python).
+std::vector<std::string> RankEnvironment(const LaunchOptions& o, int rank, int port, const std::string& hb_dir,
+                                         int restart) {
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::pair<std::string, std::string>> set = {
+      {"RANK", std::to_string(rank)},
+      {"LOCAL_RANK", std::to_string(rank)},
+      {"WORLD_SIZE", std::to_string(o.nproc)},
+      {"LOCAL_WORLD_SIZE", std::to_string(o.nproc)},
+      {"MASTER_ADDR", o.master_addr},
+      {"MASTER_PORT", std::to_string(port)},
+      {"LOOM_HEARTBEAT_DIR", hb_dir},
+      {"LOOM_RESTART_COUNT", std::to_string(restart)},
+      {"LOOM_MAX_RESTARTS", std::to_string(o.max_restarts)}};
+  std::vector<std::string> env;
+  bool has_omp = false;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry = *e;
+    const std::string name = entry.substr(0, entry.find('='));
+    bool replaced = false;
+    for (const auto& kv : set) replaced |= kv.first == name;
+    has_omp |= name == "OMP_NUM_THREADS";
+    if (!replaced) env.push_back(entry);
+  }
+  for (const auto& [k, v] : set) env.push_back(k + "=" + v);
+  if (!has_omp) env.push_back("OMP_NUM_THREADS=" + std::to_string(std::max(1u, cores / static_cast<unsigned>(o.nproc))));
+  return env;
+}
+
 pid_t SpawnRank(const LaunchOptions& o, int rank, int port, const std::string& hb_dir, int restart,
                 Rank& r) {
   int pipes[2][2];
   for (auto& p : pipes) {
     if (::pipe2(p, O_CLOEXEC) != 0) throw Error(std::string("pipe: ") + std::strerror(errno));
   }
+  const std::vector<std::string> env = RankEnvironment(o, rank, port, hb_dir, restart);
+  std::vector<char*> envp, argv;
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  for (const auto& a : o.command) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const std::string exec_failed = "loom launch: cannot run '" + o.command[0] + "'\n";
   const pid_t launcher = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) throw Error(std::string("fork: ") + std::strerror(errno));
@@ -105,31 +144,16 @@ pid_t SpawnRank(const LaunchOptions& o, int rank, int port, const std::string& h
     ::signal(SIGTERM, SIG_DFL);
     ::dup2(pipes[0][1], 1);
     ::dup2(pipes[1][1], 2);
-    ::setenv("RANK", std::to_string(rank).c_str(), 1);
-    ::setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
-    ::setenv("WORLD_SIZE", std::to_string(o.nproc).c_str(), 1);
-    ::setenv("LOCAL_WORLD_SIZE", std::to_string(o.nproc).c_str(), 1);
-    ::setenv("MASTER_ADDR", o.master_addr.c_str(), 1);
-    ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
-    ::setenv("LOOM_HEARTBEAT_DIR", hb_dir.c_str(), 1);
-    ::setenv("LOOM_RESTART_COUNT", std::to_string(restart).c_str(), 1);
-    ::setenv("LOOM_MAX_RESTARTS", std::to_string(o.max_restarts).c_str(), 1);
-    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-    ::setenv("OMP_NUM_THREADS", std::to_string(std::max(1u, cores / o.nproc)).c_str(), 0);
-    std::vector<char*> argv;
-    for (const auto& a : o.command) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execvp(argv[0], argv.data());
-    const std::string msg = "loom launch: cannot run '" + o.command[0] + "': " +
-                            std::strerror(errno) + "\n";
-    WriteAll(2, msg);
+    ::execvpe(argv[0], argv.data(), envp.data());
+    ssize_t ignored = ::write(2, exec_failed.data(), exec_failed.size());
+    (void)ignored;
     ::_exit(127);
   }
   ::setpgid(pid, pid);  // also from the parent, so the group exists before any kill
   for (int i = 0; i < 2; ++i) {
     ::close(pipes[i][1]);
     r.streams[i].fd = pipes[i][0];
-    r.streams[i].out_fd = i + 1;
+    r.streams[i].out_fd = i == 0 ? o.stdout_fd : o.stderr_fd;
     ::fcntl(r.streams[i].fd, F_SETFL, O_NONBLOCK);
   }
   return pid;
@@ -201,7 +225,7 @@ Attempt RunAttempt(const LaunchOptions& o, int restart) {
     failure = why;
     exit_code = code;
     stop_started = Clock::now();
-    WriteAll(2, "loom launch: " + why + "; stopping the other ranks\n");
+    WriteAll(o.stderr_fd, "loom launch: " + why + "; stopping the other ranks\n");
     for (auto& r : ranks) {
       if (!r.running) continue;
       ::kill(-r.pid, SIGTERM);
@@ -260,6 +284,10 @@ Attempt RunAttempt(const LaunchOptions& o, int restart) {
       by_signal = true;
       begin_stop(std::string("received ") + strsignal(sig), 128 + sig);
     }
+    if (o.stop && o.stop->load() && !stopping) {
+      by_signal = true;  // asked to stop: never restarted
+      begin_stop("asked to stop", 128 + SIGTERM);
+    }
     if (!stopping && o.hang_timeout.count() > 0) {
       for (auto& r : ranks) {
         bool exists = false;
@@ -307,19 +335,24 @@ int Launch(const LaunchOptions& o) {
   struct sigaction sa {};
   sa.sa_handler = OnSignal;
   struct sigaction old_int {}, old_term {};
-  ::sigaction(SIGINT, &sa, &old_int);
-  ::sigaction(SIGTERM, &sa, &old_term);
+  if (o.handle_signals) {
+    ::sigaction(SIGINT, &sa, &old_int);
+    ::sigaction(SIGTERM, &sa, &old_term);
+  }
   Attempt a;
   for (int restart = 0;; ++restart) {
     a = RunAttempt(o, restart);
     if (a.failure.empty() || a.by_signal || g_signal != 0 || restart >= o.max_restarts) break;
-    WriteAll(2, "loom launch: " + a.failure + "; restarting every rank (restart " + std::to_string(restart + 1) +
+    if (o.restarts) o.restarts->store(restart + 1);
+    WriteAll(o.stderr_fd, "loom launch: " + a.failure + "; restarting every rank (restart " + std::to_string(restart + 1) +
                     " of " + std::to_string(o.max_restarts) + ", LOOM_RESTART_COUNT=" + std::to_string(restart + 1) +
                     ")\n");
   }
-  ::sigaction(SIGINT, &old_int, nullptr);
-  ::sigaction(SIGTERM, &old_term, nullptr);
-  if (!a.failure.empty()) WriteAll(2, "loom launch: failed: " + a.failure + "\n");
+  if (o.handle_signals) {
+    ::sigaction(SIGINT, &old_int, nullptr);
+    ::sigaction(SIGTERM, &old_term, nullptr);
+  }
+  if (!a.failure.empty()) WriteAll(o.stderr_fd, "loom launch: failed: " + a.failure + "\n");
   return a.exit_code;
 }
 

@@ -19,6 +19,7 @@
 //    dies with the launcher (PR_SET_PDEATHSIG), so no process is left behind.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -33,6 +34,11 @@ struct LaunchOptions {
   std::chrono::milliseconds hang_timeout = std::chrono::seconds(20);
   std::chrono::milliseconds kill_grace = std::chrono::seconds(3);
   int max_restarts = 0;  // restarts of every rank after a failed attempt
+  // Library use (the C ABI runs Launch on a thread of its own):
+  bool handle_signals = true;                 // false: leave the host's SIGINT/SIGTERM handlers alone
+  const std::atomic<bool>* stop = nullptr;    // set: stop every rank as a signal would (no restart follows)
+  std::atomic<int>* restarts = nullptr;       // written: restarts begun so far
+  int stdout_fd = 1, stderr_fd = 2;           // where the ranks' prefixed lines and the launcher's go
 };
 
 // Runs the ranks to completion; returns the launcher's exit code (0 when every
