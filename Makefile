@@ -6,7 +6,7 @@ BUILD_TYPE ?= Release
 CMAKE_ARGS ?=
 PYTHON    := .venv/bin/python
 
-.PHONY: all deps deps-oracle configure build test demo demo-text bench clean
+.PHONY: all deps deps-oracle configure build test test-sanitize demo demo-text bench clean
 
 all: build
 
@@ -40,6 +40,11 @@ demo: build
 # The text demo: tokenize a real novel, train a small Qwen3, generate a sample.
 demo-text: build
 	@LOOM=$(BUILD_DIR)/loom bash scripts/demo_text.sh
+
+# The C ABI tests against libloom built with AddressSanitizer + UBSan.
+test-sanitize: build
+	@cmake --build $(BUILD_DIR) --target capi_sanitized -- -j $(JOBS)
+	@cd $(BUILD_DIR) && ctest -L sanitize --output-on-failure -j 1
 
 bench: build
 	@cd $(BUILD_DIR) && ctest -L bench --output-on-failure -j 1 -V
