@@ -2,6 +2,7 @@
 with metrics read back, callbacks that abort or raise, cancel from a thread,
 closed handles, and a 2-rank run through the launch functions."""
 import os
+import sys
 import sqlite3
 import threading
 import time
@@ -182,3 +183,14 @@ def test_stop_a_launched_run(dataset, tmp_path):
         assert store.run("py_launch")["status"] == "cancelled"
     with pytest.raises(loom.InvalidArgument, match="nproc"):
         loom.launch(path, nproc=0)
+
+
+def test_the_python_sample_trains(tmp_path):
+    import subprocess
+    text = tmp_path / "novel.txt"
+    with open(NOVEL, "rb") as f:
+        text.write_bytes(f.read(40000))
+    sample = os.path.join(os.environ["LOOM_TEST_SOURCE"], "samples", "python", "train.py")
+    out = subprocess.run([sys.executable, sample, TOKENIZER, str(text), str(tmp_path), "4"], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.rstrip().endswith("ok"), out.stdout + out.stderr
