@@ -1,5 +1,6 @@
 // The C ABI shim, common part: versions, errors, memory, the live-handle set
 // and the registry. No logic beyond mapping C++ to C.
+#include <cstddef>
 #include <cstdlib>
 #include <mutex>
 #include <unordered_map>
@@ -71,6 +72,16 @@ void ReturnString(char** out, const std::string& s, const char* name) {
 }  // namespace loom::capi
 
 namespace {
+
+// The shipped layouts (x86-64 / aarch64 LP64): a change here is an ABI break
+// (bump LOOM_ABI_VERSION and the SOVERSION), never an accident.
+static_assert(sizeof(loom_trainer_options) == 64 && offsetof(loom_trainer_options, join_world) == 56);
+static_assert(sizeof(loom_step_metrics) == 80 && offsetof(loom_step_metrics, extra_json) == 72);
+static_assert(sizeof(loom_plan_options) == 32 && offsetof(loom_plan_options, media_fraction) == 24);
+static_assert(sizeof(loom_dataset_options) == 56 && offsetof(loom_dataset_options, eval_fraction) == 48);
+static_assert(sizeof(loom_launch_options) == 80 && offsetof(loom_launch_options, kill_grace_ms) == 72);
+static_assert(sizeof(loom_launch_state) == 24 && offsetof(loom_launch_state, restarts) == 16);
+static_assert(sizeof(loom_trainer_state) == 48 && offsetof(loom_trainer_state, status) == 40);
 
 template <typename S>
 void CheckSize(const char* type, size_t caller, size_t library) {

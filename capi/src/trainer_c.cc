@@ -126,7 +126,9 @@ loom_status loom_trainer_evaluate(loom_trainer* trainer, double* out_loss) {
   LOOM_API_BEGIN
   auto& h = Usable(trainer);
   loom::capi::CheckOut(out_loss, "out_loss");
-  *out_loss = h.trainer->Evaluate();
+  const double loss = h.trainer->Evaluate();
+  if (loss < 0) throw loom::ConfigError("no held-out batches to evaluate on; set data.eval to a dataset prefix (loom data build --eval-fraction)");
+  *out_loss = loss;
   LOOM_API_END
 }
 

@@ -175,7 +175,9 @@ std::unique_ptr<Trainer> Trainer::Create(const config::LoomConfig& cfg, const co
   if (cfg.data.prefetch > 0) {
     t->loader = std::make_unique<data::PrefetchStream>(std::move(t->loader), static_cast<int>(cfg.data.prefetch));
   }
-  if (!cfg.data.eval.empty() && cfg.train.eval_every > 0) {
+  // Held-out batches whenever data.eval is set: train.eval_every schedules
+  // evaluations, and Evaluate() (the C ABI's) may run one at any time.
+  if (!cfg.data.eval.empty()) {
     if (t->train_chat) {
       t->eval_chat = std::make_unique<data::ChatDataset>(data::ChatDataset::Open(cfg.data.eval));
       CheckChatDataFits(*t->eval_chat, t->omni);
@@ -397,7 +399,8 @@ bool Trainer::Step() {
         tokens[std::to_string(t.llm->sparse_layers()[i])] = stats.expert_tokens[i];
       }
     }
-    if (!t.eval_batches.empty() && ((step_ + 1) % cfg.train.eval_every == 0 || step_ + 1 == cfg.train.steps)) {
+    if (!t.eval_batches.empty() && cfg.train.eval_every > 0 &&
+        ((step_ + 1) % cfg.train.eval_every == 0 || step_ + 1 == cfg.train.steps)) {
       m.extra["eval_loss"] = Evaluate();
       Emit(step_, "eval", "eval_loss=" + std::to_string(result_.last_eval_loss));
     }

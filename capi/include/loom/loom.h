@@ -267,7 +267,8 @@ LOOM_API loom_status loom_trainer_run(loom_trainer* trainer);
  *  any thread (or a signal handler) while another thread steps. */
 LOOM_API loom_status loom_trainer_cancel(loom_trainer* trainer);
 
-/** Mean loss over the held-out batches (data.eval). */
+/** Mean loss over the held-out batches (train.eval_batches of data.eval).
+ *  LOOM_E_INVALID_ARG when data.eval is not set. */
 LOOM_API loom_status loom_trainer_evaluate(loom_trainer* trainer, double* out_loss);
 
 /** Writes a sharded checkpoint and commits it before returning (collective).

@@ -280,7 +280,10 @@ class Trainer(_Handle):
     def step(self) -> bool:
         """One optimizer step; False once none is left."""
         more = ctypes.c_int32(0)
-        self._call(lib.loom_trainer_step(self.handle, ctypes.byref(more)))
+        try:
+            self._call(lib.loom_trainer_step(self.handle, ctypes.byref(more)))
+        finally:
+            self._pending.clear()  # steps() yields only the steps it takes
         return bool(more.value)
 
     def steps(self) -> Iterator[StepMetrics]:

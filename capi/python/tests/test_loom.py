@@ -170,9 +170,12 @@ def test_stop_a_launched_run(dataset, tmp_path):
         deadline = time.time() + 120
         while time.time() < deadline:  # until the first step is in the store
             if db.exists():
-                with sqlite3.connect(str(db)) as c:
-                    if c.execute("SELECT COUNT(*) FROM steps").fetchone()[0] > 0:
-                        break
+                try:
+                    with sqlite3.connect(str(db)) as c:
+                        if c.execute("SELECT COUNT(*) FROM steps").fetchone()[0] > 0:
+                            break
+                except sqlite3.OperationalError:  # the trainer is still creating the tables
+                    pass
             time.sleep(0.2)
         with pytest.raises(loom.Timeout):
             job.wait(timeout=0.1)
@@ -194,3 +197,32 @@ def test_the_python_sample_trains(tmp_path):
     out = subprocess.run([sys.executable, sample, TOKENIZER, str(text), str(tmp_path), "4"], capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.rstrip().endswith("ok"), out.stdout + out.stderr
+
+
+def test_evaluate_checkpoint_export_and_resume(dataset, tmp_path):
+    cfg = tiny(dataset, tmp_path, **{"data.eval": dataset, "train.eval_batches": 2})
+    with loom.Trainer(cfg) as trainer:
+        assert trainer.step() and trainer.step()
+        loss = trainer.evaluate()
+        assert 0 < loss < 20
+        ckpt = trainer.save_checkpoint()
+        assert os.path.isfile(os.path.join(ckpt, "meta.json"))
+        straight = [m.loss for m in trainer.steps()]
+        model = trainer.export()
+        assert os.path.isfile(os.path.join(model, "config.json"))
+        trainer.finish()
+    # A resume from the checkpoint continues the same run and repeats its last two losses bit for bit.
+    with loom.Trainer(tiny(dataset, tmp_path, **{"data.eval": dataset, "train.resume": ckpt})) as resumed:
+        again = [m.loss for m in resumed.steps()]
+        assert again == straight and resumed.state.step == 4
+
+
+def test_preview_batches_fixed_and_dynamic(dataset, tmp_path):
+    fixed = loom.preview_batches(tiny(dataset, tmp_path), 3)
+    assert fixed["kind"] == "text" and not fixed["dynamic"] and len(fixed["batches"]) == 3
+    assert all(b["rows"] == 2 and b["seq_len"] == 32 and b["tokens"] == 64 for b in fixed["batches"])
+    dynamic = loom.preview_batches(tiny(dataset, tmp_path, **{"data.max_tokens_per_micro_batch": 48}), 2)
+    assert dynamic["dynamic"] and dynamic["budget"] == 48
+    assert all(b["rows"] == 1 and b["positions"] == 48 for b in dynamic["batches"])
+    with pytest.raises(loom.InvalidArgument):
+        loom.preview_batches(tiny(dataset, tmp_path), 0)
