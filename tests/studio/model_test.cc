@@ -1,0 +1,133 @@
+// studio/model without a window: the plan checker (worker, coalescing,
+// errors with their keys) and the run feed (a live run read while it
+// trains: every snapshot a prefix of the store's final rows, nothing lost).
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "studio/model/c_api.h"
+#include "studio/model/plan_checker.h"
+#include "studio/model/run_feed.h"
+
+namespace loom::studio {
+namespace {
+
+const char* kTiny =
+    "model: {family: qwen3, vocab_size: 151936, hidden_size: 16, intermediate_size: 32,\n"
+    "        num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 4}\n"
+    "data: {seq_len: 32, micro_batch_size: 2}\n"
+    "train: {eval_every: 0, warmup_steps: 1, log_every: 1}\n";
+
+std::string Workdir(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / ("loom_studio_" + name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+TEST(PlanCheckerTest, ReportsErrorsWithTheirKeysThenAValidPlan) {
+  PlanChecker checker;
+  const auto bad = checker.WaitFor(checker.Request({kTiny, {"--parallel.sp=3"}, 3}));
+  EXPECT_FALSE(bad.valid);
+  ASSERT_FALSE(bad.errors.empty());
+  bool names_sp = false;
+  for (const auto& e : bad.errors)
+    for (const auto& k : e.keys) names_sp |= k == "parallel.sp";
+  EXPECT_TRUE(names_sp) << bad.report.dump();
+  const auto config_error = checker.WaitFor(checker.Request({kTiny, {"--train.lrr=1"}, 1}));
+  ASSERT_FALSE(config_error.valid);
+  EXPECT_NE(config_error.errors[0].message.find("did you mean 'train.lr'"), std::string::npos);
+  const auto ok = checker.WaitFor(checker.Request({kTiny, {"--parallel.sp=2"}, 4}));
+  EXPECT_TRUE(ok.valid) << ok.report.dump();
+  EXPECT_EQ(ok.report["plan"]["world"], 4);
+  EXPECT_GT(ok.report["memory_per_rank"]["model"]["total_bytes"].get<int64_t>(), 0);
+}
+
+TEST(PlanCheckerTest, RequestsWhileACheckRunsCoalesceToTheNewest) {
+  PlanChecker checker;
+  uint64_t last = 0;
+  for (int world = 1; world <= 40; ++world) last = checker.Request({kTiny, {}, world});
+  const auto result = checker.WaitFor(last);
+  EXPECT_EQ(result.request, last);
+  EXPECT_EQ(result.report["plan"]["world"], 40);
+  EXPECT_LT(checker.checks_run(), 40) << "every request was checked: none coalesced";
+}
+
+TEST(RunFeedTest, ALiveRunIsReadWholeWhileItTrains) {
+  const std::string work = Workdir("feed");
+  {
+    std::ifstream in(LOOM_TEST_NOVEL, std::ios::binary);
+    std::string text(40000, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    std::ofstream(work + "/novel.txt", std::ios::binary) << text;
+  }
+  const std::string input = work + "/novel.txt", data = work + "/data", db = work + "/runs.sqlite";
+  const char* inputs[] = {input.c_str()};
+  loom_dataset_options d = loom_dataset_options_default();
+  d.tokenizer = LOOM_TEST_TOKENIZER;
+  d.inputs = inputs;
+  d.n_inputs = 1;
+  d.output = data.c_str();
+  d.format = "text";
+  char* out = nullptr;
+  Check(loom_dataset_build(&d, &out), "loom_dataset_build");
+  Take(out);
+
+  // The feed starts before the store exists, as it does for a run just launched.
+  RunFeed feed(db, "feed_run", std::chrono::milliseconds(5));
+  const std::string dirs = "--run.dir=" + work + "/runs", store = "--run.db=" + db, train = "--data.train=" + data;
+  const char* o[] = {dirs.c_str(), store.c_str(), train.c_str(), "--train.steps=30", "--run.name=feed_run"};
+  loom_config* raw = nullptr;
+  Check(loom_config_parse(&raw, kTiny, "tiny", o, 5), "loom_config_parse");
+  ConfigPtr cfg(raw);
+  std::thread trainer([&] {
+    loom_trainer* t = nullptr;
+    Check(loom_trainer_create(&t, cfg.get(), nullptr), "loom_trainer_create");
+    Check(loom_trainer_run(t), "loom_trainer_run");
+    loom_trainer_destroy(t);
+  });
+  // The UI loop: a snapshot per "frame".
+  std::vector<size_t> sizes;
+  std::vector<FeedSnapshot> frames;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!feed.Ended() && std::chrono::steady_clock::now() < deadline) {
+    frames.push_back(feed.Snapshot());
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  }
+  trainer.join();
+  ASSERT_TRUE(feed.Ended());
+  const FeedSnapshot final_frame = feed.Snapshot();
+
+  StorePtr reader;
+  {
+    loom_store* s = nullptr;
+    Check(loom_store_open(&s, db.c_str()), "loom_store_open");
+    reader.reset(s);
+  }
+  const int64_t id = final_frame.run["id"].get<int64_t>();
+  Check(loom_store_read_steps(reader.get(), id, -1, &out), "loom_store_read_steps");
+  const auto all_steps = TakeJson(out);
+  Check(loom_store_read_events(reader.get(), id, 0, &out), "loom_store_read_events");
+  const auto all_events = TakeJson(out);
+  EXPECT_EQ(final_frame.run["status"], "completed");
+  ASSERT_EQ(all_steps.size(), 30u);
+  EXPECT_EQ(nlohmann::json(final_frame.steps), all_steps);  // nothing lost, nothing torn
+  EXPECT_EQ(nlohmann::json(final_frame.events), all_events);
+  size_t partial = 0;
+  for (const auto& f : frames) {  // every frame a prefix of the final rows
+    ASSERT_LE(f.steps.size(), all_steps.size());
+    for (size_t i = 0; i < f.steps.size(); ++i) ASSERT_EQ(f.steps[i], all_steps[i]);
+    partial += !f.steps.empty() && f.steps.size() < all_steps.size();
+  }
+  std::printf("run feed: %zu frames, %zu showed a partial run, %lld polls\n", frames.size(), partial,
+              static_cast<long long>(final_frame.polls));
+  EXPECT_GT(final_frame.polls, 1);
+}
+
+}  // namespace
+}  // namespace loom::studio
