@@ -6,11 +6,13 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include <gtest/gtest.h>
 
 #include "studio/model/c_api.h"
+#include "studio/model/composer.h"
 #include "studio/model/plan_checker.h"
 #include "studio/model/run_feed.h"
 
@@ -127,6 +129,106 @@ TEST(RunFeedTest, ALiveRunIsReadWholeWhileItTrains) {
   std::printf("run feed: %zu frames, %zu showed a partial run, %lld polls\n", frames.size(), partial,
               static_cast<long long>(final_frame.polls));
   EXPECT_GT(final_frame.polls, 1);
+}
+
+}  // namespace
+}  // namespace loom::studio
+
+namespace loom::studio {
+namespace {
+
+nlohmann::json Registry() {
+  char* out = nullptr;
+  Check(loom_registry_json(&out), "loom_registry_json");
+  return TakeJson(out);
+}
+
+void SetAll(Composition& c, const std::string& role, const nlohmann::json& fields) {
+  for (const auto& [k, v] : fields.items()) c.SetField(role, k, v);
+}
+
+Composition TinyOmni() {
+  Composition c(Registry());
+  c.AddBlock("llm", "qwen3");
+  SetAll(c, "llm", {{"hidden_size", 32}, {"intermediate_size", 48}, {"num_hidden_layers", 2}, {"num_attention_heads", 4},
+                    {"num_key_value_heads", 2}, {"head_dim", 8}, {"tie_word_embeddings", false}});
+  c.AddBlock("vision", "qwen2_vision");
+  SetAll(c, "vision", {{"depth", 2}, {"embed_dim", 16}, {"num_heads", 2}});
+  c.AddBlock("audio", "qwen2_audio_encoder");
+  SetAll(c, "audio", {{"num_mel_bins", 80}, {"d_model", 16}, {"encoder_layers", 2}, {"encoder_attention_heads", 2},
+                      {"encoder_ffn_dim", 24}});
+  return c;
+}
+
+TEST(CompositionTest, EditsAreCheckedAgainstTheRegistry) {
+  Composition c = TinyOmni();
+  EXPECT_THROW(c.AddBlock("llm", "qwen2"), std::invalid_argument);  // one foundation
+  try {
+    c.AddBlock("speech", "whisper");
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("roles are vision, audio and llm"), std::string::npos);
+  }
+  try {
+    c.SetField("llm", "hiden_size", 64);
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("did you mean 'hidden_size'"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(c.SetField("llm", "hidden_size", "wide"), std::invalid_argument);
+  EXPECT_THROW(c.Connect("llm", "vision"), std::invalid_argument);
+  // Unconnected encoders stop a save, naming each.
+  const auto problems = c.Problems();
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_THROW(c.ModelConfig(), std::invalid_argument);
+  c.Connect("vision", "llm");
+  c.Connect("audio", "llm");
+  EXPECT_TRUE(c.Problems().empty());
+  c.RemoveBlock("llm");
+  EXPECT_EQ(c.Problems().front(), "no foundation: add an llm block");
+}
+
+TEST(CompositionTest, SavesWhatLoomTrainRunsAndLoadsItBack) {
+  Composition c = TinyOmni();
+  c.Connect("vision", "llm");
+  c.Connect("audio", "llm");
+  c.SetParallel("vision", "recompute", "full");
+  c.SetParallel("llm", "sp", "2");
+  const std::string work = Workdir("compose"), json_path = work + "/model.json";
+  std::ofstream(json_path) << c.ModelConfig().dump(2);
+  const std::string yaml = c.TrainYaml(json_path, "data: {seq_len: 64}\n");
+
+  // The saved pair is a valid plan on 4 ranks: a component each, the vision block recomputed, the LLM under SP 2.
+  PlanChecker checker;
+  const auto result = checker.WaitFor(checker.Request({yaml, {}, 4}));
+  ASSERT_TRUE(result.valid) << result.report.dump() << "\n" << yaml;
+  std::map<std::string, nlohmann::json> plan;
+  for (const auto& comp : result.report["plan"]["components"]) plan[comp["name"]] = comp;
+  ASSERT_EQ(plan.size(), 3u) << result.report["plan"].dump();
+  EXPECT_EQ(plan["vision"]["recompute"], "full") << plan["vision"].dump();
+  EXPECT_EQ(plan["llm"]["mesh"]["sp"], 2) << plan["llm"].dump();
+
+  // Loaded back: the same blocks, fields and per-block keys.
+  loom_config* raw = nullptr;
+  Check(loom_config_parse(&raw, yaml.c_str(), "composed", nullptr, 0), "loom_config_parse");
+  ConfigPtr cfg(raw);
+  char* out = nullptr;
+  Check(loom_config_to_json(cfg.get(), &out), "loom_config_to_json");
+  const auto resolved = TakeJson(out);
+  std::ifstream in(json_path);
+  const Composition back = Composition::FromConfig(Registry(), nlohmann::json::parse(in), resolved["components"]);
+  ASSERT_EQ(back.blocks().size(), 3u);
+  for (const auto& [role, b] : c.blocks()) {
+    const Block& other = back.blocks().at(role);
+    EXPECT_EQ(other.model_type, b.model_type) << role;
+    EXPECT_EQ(other.parallel, b.parallel) << role;
+    EXPECT_TRUE(other.connected || role == "llm") << role;
+    for (const auto& [k, v] : b.fields.items()) {
+      if ((role == "vision" && k == "hidden_size") || (role == "llm" && k == "rope_scaling")) continue;  // derived joins
+      EXPECT_EQ(other.fields[k], v) << role << "." << k;
+    }
+  }
+  EXPECT_EQ(back.ModelConfig(), c.ModelConfig());
 }
 
 }  // namespace
