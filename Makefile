@@ -6,7 +6,7 @@ BUILD_TYPE ?= Release
 CMAKE_ARGS ?=
 PYTHON    := .venv/bin/python
 
-.PHONY: all deps deps-oracle configure build test test-sanitize demo demo-text bench clean
+.PHONY: all deps deps-oracle configure build build-loom test test-sanitize demo demo-text bench clean
 
 all: build
 
@@ -27,6 +27,11 @@ configure: deps $(BUILD_DIR)/build.ninja
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# Only what the demos run: the `loom` executable (107 of the ~200 build
+# steps; the test binaries, libloom and the studio are left for `make build`).
+build-loom: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target loom
+
 # Every CPU test (unit, multi-rank over loopback, end-to-end CLI).
 test: build deps-oracle
 	@cd $(BUILD_DIR) && ctest -L cpu --output-on-failure -j $(JOBS) --timeout 600
@@ -34,11 +39,11 @@ test: build deps-oracle
 # The main job: train a small omni model from scratch on real emoji captions
 # and spoken prompts, show the loss per modality falling from the run store,
 # caption held-out images and transcribe held-out clips.
-demo: build
+demo: build-loom
 	@LOOM=$(BUILD_DIR)/loom bash scripts/demo.sh
 
 # The text demo: tokenize a real novel, train a small Qwen3, generate a sample.
-demo-text: build
+demo-text: build-loom
 	@LOOM=$(BUILD_DIR)/loom bash scripts/demo_text.sh
 
 # The C ABI tests against libloom built with AddressSanitizer + UBSan.
