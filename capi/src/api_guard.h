@@ -49,6 +49,16 @@ H& Live(H* handle, const char* kind, const char* maker) {
   return *handle;
 }
 
+// The body of every loom_*_destroy: NULL is a no-op; a handle that is not
+// live is refused (the message set, nothing freed); a live one is freed.
+template <typename H>
+void DestroyHandle(H* handle, const char* kind, const char* maker) {
+  if (!handle) return;
+  Live(handle, kind, maker);
+  UnregisterHandle(handle);
+  delete handle;
+}
+
 // A required NUL-terminated UTF-8 argument (nullptr_ok: NULL means "").
 std::string Utf8Arg(const char* text, const char* name, bool nullptr_ok = false);
 // `n` UTF-8 strings (NULL allowed only when n == 0).

@@ -1,6 +1,5 @@
 // The C ABI shim: configs, plans and datasets over sdk/config and sdk/train.
 #include <filesystem>
-#include <sstream>
 
 #include "capi/src/api_guard.h"
 #include "capi/src/handles.h"
@@ -37,16 +36,6 @@ std::string OverrideValue(const std::string& key, const nlohmann::json& v) {
     return out;
   }
   throw loom::ConfigError("'" + key + "': " + v.dump() + " is not a value a config key takes; pass a string, number, boolean or integer list");
-}
-
-nlohmann::json ErrorsJson(const std::string& what) {
-  nlohmann::json errors = nlohmann::json::array();
-  std::istringstream lines(what);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.find_first_not_of(" \t-") == std::string::npos) continue;
-    errors.push_back({{"message", line}, {"keys", loom::config::KeysMentioned(line)}});
-  }
-  return errors;
 }
 
 }  // namespace
@@ -120,7 +109,7 @@ loom_status loom_config_check(char** out_json, const char* yaml, const char* sou
     const auto cfg = loom::config::LoadConfigFromString(text, source.empty() ? "<string>" : source, tokens);
     out = {{"valid", true}, {"config", loom::config::ToJson(cfg)}};
   } catch (const loom::ConfigError& e) {
-    out = {{"valid", false}, {"errors", ErrorsJson(e.what())}};
+    out = {{"valid", false}, {"errors", loom::config::ConfigErrorsJson(e.what())}};
   }
   loom::capi::ReturnString(out_json, out.dump(), "out_json");
   LOOM_API_END
@@ -128,10 +117,7 @@ loom_status loom_config_check(char** out_json, const char* yaml, const char* sou
 
 void loom_config_destroy(loom_config* config) {
   LOOM_API_VOID_BEGIN
-  if (!config) return;
-  Live(config, "loom_config", kConfigMaker);
-  loom::capi::UnregisterHandle(config);
-  delete config;
+  loom::capi::DestroyHandle(config, "loom_config", kConfigMaker);
   LOOM_API_VOID_END
 }
 

@@ -102,10 +102,7 @@ loom_status loom_store_read_events(loom_store* store, int64_t run_id, int64_t af
 
 void loom_store_destroy(loom_store* store) {
   LOOM_API_VOID_BEGIN
-  if (!store) return;
-  Live(store, "loom_store", kStoreMaker);
-  loom::capi::UnregisterHandle(store);
-  delete store;
+  loom::capi::DestroyHandle(store, "loom_store", kStoreMaker);
   LOOM_API_VOID_END
 }
 

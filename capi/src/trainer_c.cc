@@ -174,10 +174,7 @@ loom_status loom_trainer_get_state(const loom_trainer* trainer, loom_trainer_sta
 
 void loom_trainer_destroy(loom_trainer* trainer) {
   LOOM_API_VOID_BEGIN
-  if (!trainer) return;
-  Live(trainer, "loom_trainer", kTrainerMaker);
-  loom::capi::UnregisterHandle(trainer);
-  delete trainer;  // the Trainer records an unfinished run as failed
+  loom::capi::DestroyHandle(trainer, "loom_trainer", kTrainerMaker);  // the Trainer records an unfinished run as failed
   LOOM_API_VOID_END
 }
 

@@ -344,4 +344,16 @@ std::vector<std::string> KeysMentioned(const std::string& message) {
   return found;
 }
 
+nlohmann::json ConfigErrorsJson(const std::string& message) {
+  nlohmann::json errors = nlohmann::json::array();
+  size_t start = 0;
+  while (start <= message.size()) {
+    const size_t end = std::min(message.find('\n', start), message.size());
+    const std::string line = message.substr(start, end - start);
+    if (line.find_first_not_of(" \t-") != std::string::npos) errors.push_back({{"message", line}, {"keys", KeysMentioned(line)}});
+    start = end + 1;
+  }
+  return errors;
+}
+
 }  // namespace loom::config

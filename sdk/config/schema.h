@@ -114,6 +114,10 @@ nlohmann::json SchemaJson();
 // "parallel.sp"), longest match first, each once: what a form highlights.
 std::vector<std::string> KeysMentioned(const std::string& message);
 
+// A ConfigError's message as form errors: one {"message", "keys"} per
+// non-empty line (KeysMentioned), as loom_config_check and CheckPlan return.
+nlohmann::json ConfigErrorsJson(const std::string& message);
+
 // docs/config.md: every key with its type, default, allowed values and doc.
 // `loom config --doc` prints this; a test checks docs/config.md equals it.
 std::string ConfigDocMarkdown();

@@ -1,7 +1,5 @@
 #include "sdk/train/plan_report.h"
 
-#include <sstream>
-
 #include <c10/core/Device.h>
 
 #include "models/omni/omni_model.h"
@@ -61,13 +59,7 @@ nlohmann::json CheckPlan(const config::LoomConfig& cfg, const PlanReportOptions&
     out["valid"] = true;
     return out;
   } catch (const ConfigError& e) {
-    nlohmann::json errors = nlohmann::json::array();
-    std::istringstream lines(e.what());
-    for (std::string line; std::getline(lines, line);) {
-      if (line.find_first_not_of(" \t-") == std::string::npos) continue;
-      errors.push_back({{"message", line}, {"keys", config::KeysMentioned(line)}});
-    }
-    return {{"valid", false}, {"errors", errors}};
+    return {{"valid", false}, {"errors", config::ConfigErrorsJson(e.what())}};
   }
 }
 

@@ -41,12 +41,16 @@ void RunFeed::Run() {
 }
 
 bool RunFeed::PollOnce() {
-  loom_store* raw = nullptr;
-  if (loom_store_open(&raw, store_path_.c_str()) == LOOM_E_NOT_FOUND) return false;
-  Check(raw ? LOOM_OK : LOOM_E_INTERNAL, "loom_store_open");
-  StorePtr store(raw);
+  if (!store_) {  // opened once it exists, then kept: a poll is two indexed reads, not an open
+    loom_store* raw = nullptr;
+    const loom_status opened = loom_store_open(&raw, store_path_.c_str());
+    if (opened == LOOM_E_NOT_FOUND) return false;
+    Check(opened, "loom_store_open");
+    store_.reset(raw);
+  }
+  loom_store* store = store_.get();
   char* out = nullptr;
-  const loom_status found = loom_store_get_run(store.get(), run_.c_str(), &out);
+  const loom_status found = loom_store_get_run(store, run_.c_str(), &out);
   if (found == LOOM_E_NOT_FOUND) return false;
   Check(found, "loom_store_get_run");
   const nlohmann::json run = TakeJson(out);
@@ -58,9 +62,9 @@ bool RunFeed::PollOnce() {
     if (!snapshot_.events.empty()) after_event = snapshot_.events.back()["id"].get<int64_t>();
   }
   const int64_t id = run["id"].get<int64_t>();
-  Check(loom_store_read_steps(store.get(), id, after_step, &out), "loom_store_read_steps");
+  Check(loom_store_read_steps(store, id, after_step, &out), "loom_store_read_steps");
   const nlohmann::json steps = TakeJson(out);
-  Check(loom_store_read_events(store.get(), id, after_event, &out), "loom_store_read_events");
+  Check(loom_store_read_events(store, id, after_event, &out), "loom_store_read_events");
   const nlohmann::json events = TakeJson(out);
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -21,6 +21,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "studio/model/c_api.h"
+
 namespace loom::studio {
 
 struct FeedSnapshot {
@@ -56,6 +58,7 @@ class RunFeed {
   bool stop_ = false;      // guarded by mu_
   FeedSnapshot snapshot_;  // guarded by mu_
   std::atomic<bool> ended_{false};
+  StorePtr store_;  // the worker's only: open once the store exists
   std::thread worker_;
 };
 
