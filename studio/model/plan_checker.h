@@ -20,6 +20,9 @@ struct PlanRequest {
   std::string yaml;                    // the composed config
   std::vector<std::string> overrides;  // dotted overrides ("--parallel.sp=2")
   int64_t world = 1;
+  // A composed config.json, not yet on disk: the worker writes it to its own
+  // scratch file and checks with --model.config pointing there (null: none).
+  nlohmann::json model_config = nullptr;
 };
 
 struct FieldError {
@@ -52,7 +55,7 @@ class PlanChecker {
 
  private:
   void Run();
-  static PlanResult Evaluate(const PlanRequest& request);  // a failure is a result too
+  PlanResult Evaluate(const PlanRequest& request) const;  // a failure is a result too
 
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
@@ -61,6 +64,7 @@ class PlanChecker {
   std::optional<std::pair<uint64_t, PlanRequest>> pending_;
   std::optional<PlanResult> latest_;
   int64_t checks_run_ = 0;
+  const std::string scratch_;  // the worker's config.json for requests with model_config
   std::thread worker_;
 };
 

@@ -1,6 +1,7 @@
 #include "studio/model/run_feed.h"
 
 #include "studio/model/c_api.h"
+#include "studio/model/ui_thread.h"
 
 namespace loom::studio {
 
@@ -41,6 +42,7 @@ void RunFeed::Run() {
 }
 
 bool RunFeed::PollOnce() {
+  NoteWorkerCall();
   if (!store_) {  // opened once it exists, then kept: a poll is two indexed reads, not an open
     loom_store* raw = nullptr;
     const loom_status opened = loom_store_open(&raw, store_path_.c_str());

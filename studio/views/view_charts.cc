@@ -1,0 +1,105 @@
+// The charts: loss (with one line per modality when the run logs them),
+// tokens/s, step time, peak memory, grad norm and learning rate, for the
+// launched run (live, from its feed) and every run ticked in the Runs panel.
+// "follow" keeps the axes fitted to the data as it streams; untick it to zoom
+// (wheel) and pan (drag). Export writes the runs' steps as CSV (the columns
+// of `loom runs show --csv`) and the panel as PNG, both on FileWriter's worker.
+#include <string>
+#include <vector>
+
+#include "imgui.h"
+#include "implot.h"
+#include "studio/model/series.h"
+#include "studio/views/views.h"
+#include "studio/views/widgets.h"
+
+namespace loom::studio {
+namespace {
+
+struct Shown {
+  std::string label;
+  FeedSnapshot snapshot;
+};
+
+struct Chart {
+  const char* title;
+  const char* metric;
+  bool with_modalities;
+};
+const Chart kCharts[] = {{"loss", "loss", true},           {"tokens/s", "tokens_per_s", false},
+                         {"step time (s)", "step_time_s", false}, {"peak memory (bytes)", "peak_mem_bytes", false},
+                         {"grad norm", "grad_norm", false},  {"learning rate", "lr", false}};
+
+std::vector<Shown> RunsShown(StudioState& state) {
+  std::vector<Shown> shown;
+  if (RunFeed* live = state.LaunchedFeed()) shown.push_back({state.run().name + " (launched)", live->Snapshot()});
+  for (int64_t id : state.view().compared_runs) {
+    FeedSnapshot s = state.Feed(id).Snapshot();
+    shown.push_back({s.run.is_object() ? s.run.value("name", "") + " #" + std::to_string(id) : "#" + std::to_string(id), std::move(s)});
+  }
+  return shown;
+}
+
+void Plot(const Chart& chart, const std::vector<Shown>& shown, bool follow, ImVec2 size, UiFrame& ui) {
+  if (!ImPlot::BeginPlot(chart.title, size)) return;
+  const ImPlotAxisFlags fit = follow ? ImPlotAxisFlags_AutoFit : ImPlotAxisFlags_None;
+  ImPlot::SetupAxes("step", nullptr, fit, fit);
+  ImPlot::SetupLegend(ImPlotLocation_NorthEast);
+  size_t points = 0;
+  for (const auto& run : shown) {
+    std::vector<std::string> metrics{chart.metric};
+    if (chart.with_modalities)
+      for (const auto& m : ModalityLosses(run.snapshot.steps)) metrics.push_back(m);
+    for (const auto& metric : metrics) {
+      const Series s = SeriesOf(run.snapshot.steps, metric);
+      if (s.x.empty()) continue;
+      const std::string label = metric == chart.metric ? run.label : run.label + " " + metric.substr(metric.find('.') + 1);
+      ImPlot::PlotLine(label.c_str(), s.x.data(), s.y.data(), static_cast<int>(s.x.size()));
+      points += s.x.size();
+    }
+  }
+  ImPlot::EndPlot();
+  ui.drawn_points[chart.metric] = points;
+}
+
+}  // namespace
+
+void DrawCharts(StudioState& state, UiFrame& ui) {
+  if (!ImGui::Begin(kChartsWindow)) return ImGui::End();
+  static bool follow = true;
+  ImGui::Checkbox("follow", &follow);
+  const std::vector<Shown> shown = RunsShown(state);
+  ImGui::SameLine();
+  ImGui::BeginDisabled(shown.empty());
+  if (ImGui::Button("Export CSV")) {
+    for (const auto& run : shown) {
+      const std::string name = run.snapshot.run.is_object() ? run.snapshot.run.value("name", "run") : "run";
+      state.writer().WriteText(state.view().export_dir + "/" + name + ".csv", StepsCsv(run.snapshot.steps));
+    }
+    ui.status = "exporting " + std::to_string(shown.size()) + " run(s) to " + state.view().export_dir;
+  }
+  ImGui::EndDisabled();
+  ImGui::SameLine();
+  if (ImGui::Button("Export PNG")) {
+    ui.captures.push_back({kChartsWindow, state.view().export_dir + "/charts.png"});
+    ui.status = "exporting the charts to " + state.view().export_dir + "/charts.png";
+  }
+  const auto done = state.writer().Done();
+  if (!done.empty()) {
+    ImGui::SameLine();
+    ImGui::TextColored(kDimColor, "%s", done.back().c_str());
+  }
+  if (shown.empty()) {
+    ImGui::TextColored(kDimColor, "launch a run, or tick runs in the Runs panel");
+    return ImGui::End();
+  }
+  const ImVec2 avail = ImGui::GetContentRegionAvail();
+  const ImVec2 size((avail.x - ImGui::GetStyle().ItemSpacing.x * 2) / 3, (avail.y - ImGui::GetStyle().ItemSpacing.y) / 2);
+  for (size_t i = 0; i < std::size(kCharts); ++i) {
+    if (i % 3) ImGui::SameLine();
+    Plot(kCharts[i], shown, follow, size, ui);
+  }
+  ImGui::End();
+}
+
+}  // namespace loom::studio
