@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   loom::studio::AppOptions o;
   CLI::App cli{"Loom Studio: compose modality blocks, assign parallel strategies, launch and watch runs"};
   cli.add_option("--config", o.model_config, "A config.json (loom_omni or an LLM's) to open in the composer");
+  cli.add_option("--open", o.open_yaml, "A train.yaml the composer saved (model, per-block strategy, run settings)");
   cli.add_option("--db", o.store, "The run store (run.db) to browse and launch into");
   cli.add_option("--data", o.data, "data.train for launches: a dataset built by `loom data build`");
   cli.add_option("--runs-dir", o.runs_dir, "run.dir for launches");

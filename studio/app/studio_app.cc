@@ -43,6 +43,10 @@ StudioApp::StudioApp(const AppOptions& options) : options_(options), tests_(std:
     if (!in) throw std::runtime_error("cannot read --config " + options.model_config + "; pass an existing config.json");
     state_->composition() = Composition::FromConfig(state_->registry(), nlohmann::json::parse(in));
   }
+  if (!options.open_yaml.empty()) {
+    state_->view().model_folder = options.open_yaml;
+    state_->Open(options.open_yaml);
+  }
   if (!options.store.empty()) state_->run().store = options.store;
   if (!options.data.empty()) state_->run().data_train = options.data;
   if (!options.runs_dir.empty()) state_->run().runs_dir = options.runs_dir;
@@ -103,10 +107,10 @@ void StudioApp::Dock() {
   ImGui::DockBuilderAddNode(dock, ImGuiDockNodeFlags_DockSpace);
   ImGui::DockBuilderSetNodeSize(dock, ImGui::GetMainViewport()->Size);
   ImGuiID top = 0, bottom = 0, composer = 0, rest = 0, block = 0, strategy = 0, runs = 0, charts = 0;
-  ImGui::DockBuilderSplitNode(dock, ImGuiDir_Down, 0.48f, &bottom, &top);
-  ImGui::DockBuilderSplitNode(top, ImGuiDir_Left, 0.40f, &composer, &rest);
-  ImGui::DockBuilderSplitNode(rest, ImGuiDir_Left, 0.42f, &block, &strategy);
-  ImGui::DockBuilderSplitNode(bottom, ImGuiDir_Left, 0.34f, &runs, &charts);
+  ImGui::DockBuilderSplitNode(dock, ImGuiDir_Down, 0.5f, &bottom, &top);
+  ImGui::DockBuilderSplitNode(top, ImGuiDir_Left, 0.36f, &composer, &rest);
+  ImGui::DockBuilderSplitNode(rest, ImGuiDir_Left, 0.36f, &block, &strategy);
+  ImGui::DockBuilderSplitNode(bottom, ImGuiDir_Left, 0.3f, &runs, &charts);
   ImGui::DockBuilderDockWindow(kComposerWindow, composer);
   ImGui::DockBuilderDockWindow(kBlockWindow, block);
   ImGui::DockBuilderDockWindow(kStrategyWindow, strategy);

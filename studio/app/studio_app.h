@@ -21,6 +21,7 @@ namespace loom::studio {
 struct AppOptions {
   int width = 1280, height = 800;
   std::string model_config;    // a config.json (loom_omni or an LLM's) to open in the composer
+  std::string open_yaml;       // or a train.yaml the composer saved (opened on a worker)
   std::string store;           // run.db
   std::string data;            // data.train
   std::string runs_dir;        // run.dir

@@ -3,7 +3,7 @@
 // they drew and what the studio did. One scenario, in order:
 //   compose a small omni model (Qwen2-VL tower -> Qwen3) from the registry,
 //   set an invalid plan (Ulysses SP 3 on 4 heads) and see its message at the
-//   field, fix it (SP 2), launch a 2-rank run, see its metrics on the charts,
+//   field, fix it (SP 2), save it as YAML, edit, open it back, launch a 2-rank run, see its metrics on the charts,
 //   stop it, resume it from its checkpoint, stop it again, export its CSV.
 // While the run streams, the UI build time of every frame is recorded; the
 // test prints median / p95 / max and fails if the median exceeds 2 ms, or if
@@ -85,7 +85,7 @@ void InvalidThenValidPlan(ImGuiTestContext* ctx, StudioApp* app) {
   auto& state = app->state();
   ctx->SetRef(kStrategyWindow);
   ctx->ItemInputValue("world (ranks)", 2);
-  ctx->ItemInputValue("llm/sp", 3);
+  ctx->ItemInputValue("blocks/llm/##sp", 3);
   IM_CHECK(WaitFor(ctx, 30, [&] { return PlanSettled(app); }));
   ctx->Yield(2);  // one frame draws the result
   const auto bad = state.plan();
@@ -94,13 +94,36 @@ void InvalidThenValidPlan(ImGuiTestContext* ctx, StudioApp* app) {
   IM_CHECK(app->ui().drawn_errors.count(key) == 1);
   std::printf("ui test: at %s the strategy panel shows: %s\n", key.c_str(), app->ui().drawn_errors.at(key).c_str());
   IM_CHECK(app->ui().drawn_errors.at(key).find("not divisible") != std::string::npos);
-  ctx->ItemInputValue("llm/sp", 2);
+  ctx->ItemInputValue("blocks/llm/##sp", 2);
   IM_CHECK(WaitFor(ctx, 30, [&] { return PlanSettled(app); }));
   ctx->Yield(2);
   const auto good = state.plan();
   IM_CHECK(good && good->valid);
   IM_CHECK(app->ui().drawn_errors.empty());
   IM_CHECK_EQ(good->report["plan"]["components"][1]["mesh"]["sp"].get<int>(), 2);
+}
+
+// Saved as config.json + train.yaml, edited, opened again: the saved graph is back.
+void SaveEditOpen(ImGuiTestContext* ctx, StudioApp* app) {
+  auto& state = app->state();
+  const std::string folder = std::filesystem::absolute(state.view().export_dir).parent_path().string() + "/composed";
+  ctx->SetRef(kComposerWindow);
+  ctx->ItemInputValue("##folder", folder.c_str());
+  ctx->ItemClick("Save");
+  state.writer().Flush();
+  IM_CHECK(std::filesystem::exists(folder + "/train.yaml") && std::filesystem::exists(folder + "/config.json"));
+  ctx->SetRef(kBlockWindow);
+  ctx->ItemClick("vision");
+  ctx->ItemInputValue("vision/depth", 3);
+  IM_CHECK_EQ(state.composition().blocks().at("vision").fields.value("depth", 0), 3);
+  ctx->SetRef(kComposerWindow);
+  ctx->ItemClick("Open");
+  IM_CHECK(WaitFor(ctx, 30, [&] { return app->ui().status.rfind("opened", 0) == 0 || app->ui().status.rfind("cannot", 0) == 0; }));
+  std::printf("ui test: %s\n", app->ui().status.c_str());
+  IM_CHECK(app->ui().status.rfind("opened", 0) == 0);
+  IM_CHECK_EQ(state.composition().blocks().at("vision").fields.value("depth", 0), 2);
+  IM_CHECK_STR_EQ(state.composition().blocks().at("llm").parallel.at("sp").c_str(), "2");
+  IM_CHECK(state.composition().blocks().at("vision").connected);
 }
 
 void LaunchWatchStopResume(ImGuiTestContext* ctx, StudioApp* app) {
@@ -169,6 +192,8 @@ void RegisterUiTests(ImGuiTestEngine* engine, StudioApp* app) {
     ComposeOmni(ctx, app);
     if (ctx->IsError()) return;
     InvalidThenValidPlan(ctx, app);
+    if (ctx->IsError()) return;
+    SaveEditOpen(ctx, app);
     if (ctx->IsError()) return;
     LaunchWatchStopResume(ctx, app);
   };

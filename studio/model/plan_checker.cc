@@ -46,6 +46,11 @@ std::optional<PlanResult> PlanChecker::Latest() const {
   return latest_;
 }
 
+uint64_t PlanChecker::LatestRequest() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return latest_ ? latest_->request : 0;
+}
+
 PlanResult PlanChecker::WaitFor(uint64_t request) const {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [&] { return latest_ && latest_->request >= request; });

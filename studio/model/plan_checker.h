@@ -48,6 +48,8 @@ class PlanChecker {
   uint64_t Request(PlanRequest request);
   // The newest finished result, if any. Never waits on a check.
   std::optional<PlanResult> Latest() const;
+  // The request number of Latest() (0: none yet): a cheap check for "new result?".
+  uint64_t LatestRequest() const;
   // Blocks until the result for `request` (or a newer one) exists; for tests and the headless mode.
   PlanResult WaitFor(uint64_t request) const;
   // Checks run so far (coalesced requests are never run).

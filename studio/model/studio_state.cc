@@ -1,13 +1,79 @@
 #include "studio/model/studio_state.h"
 
 #include <filesystem>
+#include <fstream>
+
+#include "studio/model/c_api.h"
+#include "studio/model/ui_thread.h"
 
 namespace loom::studio {
 namespace {
 
 std::string Quoted(const std::string& s) { return nlohmann::json(s).dump(); }
 
+template <typename T>
+void SetFrom(const nlohmann::json& section, const char* key, T& out) {
+  if (section.is_object() && section.contains(key) && !section.at(key).is_null()) out = section.at(key).get<T>();
+}
+
 }  // namespace
+
+void StudioState::Save(const std::string& folder) {
+  const std::string dir = std::filesystem::absolute(folder).lexically_normal().string();
+  writer_.WriteText(dir + "/config.json", composition_.ModelConfig().dump(2));  // throws listing Problems()
+  writer_.WriteText(dir + "/train.yaml", TrainYaml(dir + "/config.json"));
+}
+
+void StudioState::Open(const std::string& yaml_path) {
+  opening_ = std::async(std::launch::async, [yaml_path] {
+    NoteWorkerCall();
+    Opened o;
+    o.path = yaml_path;
+    try {
+      loom_config* raw = nullptr;
+      Check(loom_config_load(&raw, yaml_path.c_str(), nullptr, 0), "loom_config_load");
+      ConfigPtr cfg(raw);
+      char* out = nullptr;
+      Check(loom_config_to_json(cfg.get(), &out), "loom_config_to_json");
+      o.resolved = TakeJson(out);
+      const std::string model = o.resolved["model"].value("config", "");
+      if (model.empty()) throw std::invalid_argument("it names no model.config (a config.json): the composer opens YAMLs it saved");
+      std::ifstream in(model);
+      if (!in) throw std::invalid_argument("its model.config " + model + " cannot be read");
+      o.model_config = nlohmann::json::parse(in);
+      o.components = o.resolved.value("components", nlohmann::json::object());
+    } catch (const std::exception& e) {
+      o.error = e.what();
+    }
+    return o;
+  });
+}
+
+std::string StudioState::PollOpen() {
+  if (!opening_.valid() || opening_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return "";
+  Opened o = opening_.get();
+  if (o.error.empty()) {
+    try {
+      Composition opened = Composition::FromConfig(registry_, o.model_config, o.components);
+      composition_ = std::move(opened);
+      const auto& r = o.resolved;
+      SetFrom(r["data"], "train", run_.data_train);
+      SetFrom(r["data"], "seq_len", run_.seq_len);
+      SetFrom(r["data"], "micro_batch_size", run_.micro_batch_size);
+      SetFrom(r["train"], "steps", run_.steps);
+      SetFrom(r["train"], "lr", run_.lr);
+      SetFrom(r["train"], "checkpoint_every", run_.checkpoint_every);
+      SetFrom(r["train"], "dtype", run_.dtype);
+      SetFrom(r["run"], "name", run_.name);
+      SetFrom(r["run"], "dir", run_.runs_dir);
+      SetFrom(r["run"], "db", run_.store);
+    } catch (const std::exception& e) {
+      o.error = e.what();
+    }
+  }
+  return o.error.empty() ? "opened " + o.path : "cannot open " + o.path + ": " + o.error;
+}
+
 
 StudioState::StudioState(nlohmann::json registry) : registry_(registry), composition_(std::move(registry)) {
   catalog_.SetStore(run_.store);
@@ -27,6 +93,7 @@ std::string StudioState::TrainYaml(const std::string& config_json_path) const {
 
 void StudioState::RequestPlanCheckIfChanged() {
   catalog_.SetStore(run_.store);
+  if (checker_.LatestRequest() != (plan_ ? plan_->request : 0)) plan_ = checker_.Latest();
   std::string yaml;
   if (!composition_.Problems().empty()) return;  // the composer shows those
   try {
@@ -43,16 +110,12 @@ void StudioState::RequestPlanCheckIfChanged() {
   }
 }
 
-bool StudioState::plan_pending() const {
-  const auto latest = checker_.Latest();
-  return !latest || latest->request < last_request_;
-}
+bool StudioState::plan_pending() const { return checker_.LatestRequest() < last_request_; }
 
 std::vector<std::string> StudioState::ErrorsAt(const std::string& key) const {
   std::vector<std::string> out;
-  const auto latest = checker_.Latest();
-  if (!latest) return out;
-  for (const auto& e : latest->errors)
+  if (!plan_) return out;
+  for (const auto& e : plan_->errors)
     for (const auto& k : e.keys)
       if (k == key) {
         out.push_back(e.message);
@@ -64,7 +127,7 @@ std::vector<std::string> StudioState::ErrorsAt(const std::string& key) const {
 std::string StudioState::Launch() {
   const auto problems = composition_.Problems();
   if (!problems.empty()) return "cannot launch: " + problems.front();
-  const auto latest = checker_.Latest();
+  const auto latest = checker_.Latest();  // the newest, not this frame's copy: a click acts on what is known now
   if (!latest || latest->request < last_request_) return "cannot launch yet: the plan is being checked";
   if (!latest->valid) return "cannot launch: the plan is invalid (" + (latest->errors.empty() ? std::string("?") : latest->errors.front().message) + ")";
   if (run_.data_train.empty()) return "cannot launch: set data.train to a dataset built by `loom data build`";

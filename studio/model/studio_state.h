@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <future>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -45,6 +46,7 @@ struct ViewSettings {
   std::string chart_metric = "loss";
   std::set<int64_t> compared_runs;     // run ids drawn together on the charts
   std::string export_dir = "studio_exports";
+  std::string model_folder = "studio_model";  // the composer's Save / Open folder (or a .yaml to open)
 };
 
 class StudioState {
@@ -66,10 +68,22 @@ class StudioState {
   // Re-validates when the composition, world or settings changed since the
   // last request (a cheap text comparison each frame); never waits.
   void RequestPlanCheckIfChanged();
-  std::optional<PlanResult> plan() const { return checker_.Latest(); }
+  // The newest plan result, refreshed once a frame by RequestPlanCheckIfChanged
+  // (copied only when a new one arrived).
+  const std::optional<PlanResult>& plan() const { return plan_; }
   bool plan_pending() const;     // a newer request than the latest result
   // Errors of the latest result that name `key` (a full config key).
   std::vector<std::string> ErrorsAt(const std::string& key) const;
+
+  // Saves the composition as what `loom train` runs: folder/config.json and
+  // folder/train.yaml (on the FileWriter's worker).
+  void Save(const std::string& folder);
+  // Opens such a train.yaml (its model.config, components.*.parallel keys
+  // and run settings) on a worker; PollOpen applies it once read. A bad file
+  // leaves the composition as it was and returns the reason from PollOpen.
+  void Open(const std::string& yaml_path);
+  // "" while nothing finished; else "opened PATH" or "cannot open PATH: why".
+  std::string PollOpen();
 
   // Launches the composition on world() ranks (validation errors: a message, nothing launched).
   std::string Launch();
@@ -89,12 +103,18 @@ class StudioState {
   ViewSettings view_;
   int64_t world_ = 2;
   PlanChecker checker_;
+  std::optional<PlanResult> plan_;  // the newest result seen
   std::string last_checked_;  // the request text last sent
   uint64_t last_request_ = 0;
   Launcher launcher_;
   RunCatalog catalog_{std::chrono::milliseconds(500)};
   FileWriter writer_;
   std::map<std::string, std::unique_ptr<RunFeed>> feeds_;  // by "store|run"
+  struct Opened {
+    std::string path, error;
+    nlohmann::json model_config, components, resolved;
+  };
+  std::future<Opened> opening_;
   std::string launched_feed_;  // key of the launched run's feed
   int64_t launched_seen_ = 0;  // launches the feed was made for
 };

@@ -1,5 +1,5 @@
-// The charts: loss (with one line per modality when the run logs them),
-// tokens/s, step time, peak memory, grad norm and learning rate, for the
+// The charts: loss, loss by modality (one line per modality group the run
+// logs), tokens/s, step time, peak memory, grad norm and learning rate, for the
 // launched run (live, from its feed) and every run ticked in the Runs panel.
 // "follow" keeps the axes fitted to the data as it streams; untick it to zoom
 // (wheel) and pan (drag). Export writes the runs' steps as CSV (the columns
@@ -23,12 +23,17 @@ struct Shown {
 
 struct Chart {
   const char* title;
-  const char* metric;
-  bool with_modalities;
+  const char* metric;  // a metric, or "loss_by_modality" for every modality's loss
+  bool legend;         // runs keep their colour on every chart: the loss charts carry the legend
 };
-const Chart kCharts[] = {{"loss", "loss", true},           {"tokens/s", "tokens_per_s", false},
-                         {"step time (s)", "step_time_s", false}, {"peak memory (bytes)", "peak_mem_bytes", false},
-                         {"grad norm", "grad_norm", false},  {"learning rate", "lr", false}};
+const Chart kCharts[] = {{"loss", "loss", true},
+                         {"loss by modality", "loss_by_modality", true},
+                         {"tokens/s", "tokens_per_s", false},
+                         {"step time (s)", "step_time_s", false},
+                         {"peak memory (bytes)", "peak_mem_bytes", false},
+                         {"grad norm", "grad_norm", false},
+                         {"learning rate", "lr", false}};
+constexpr int kColumns = 4;
 
 std::vector<Shown> RunsShown(StudioState& state) {
   std::vector<Shown> shown;
@@ -41,19 +46,18 @@ std::vector<Shown> RunsShown(StudioState& state) {
 }
 
 void Plot(const Chart& chart, const std::vector<Shown>& shown, bool follow, ImVec2 size, UiFrame& ui) {
-  if (!ImPlot::BeginPlot(chart.title, size)) return;
+  if (!ImPlot::BeginPlot(chart.title, size, chart.legend ? ImPlotFlags_None : ImPlotFlags_NoLegend)) return;
   const ImPlotAxisFlags fit = follow ? ImPlotAxisFlags_AutoFit : ImPlotAxisFlags_None;
   ImPlot::SetupAxes("step", nullptr, fit, fit);
   ImPlot::SetupLegend(ImPlotLocation_NorthEast);
+  const bool by_modality = std::string(chart.metric) == "loss_by_modality";
   size_t points = 0;
   for (const auto& run : shown) {
-    std::vector<std::string> metrics{chart.metric};
-    if (chart.with_modalities)
-      for (const auto& m : ModalityLosses(run.snapshot.steps)) metrics.push_back(m);
+    const std::vector<std::string> metrics = by_modality ? ModalityLosses(run.snapshot.steps) : std::vector<std::string>{chart.metric};
     for (const auto& metric : metrics) {
       const Series s = SeriesOf(run.snapshot.steps, metric);
       if (s.x.empty()) continue;
-      const std::string label = metric == chart.metric ? run.label : run.label + " " + metric.substr(metric.find('.') + 1);
+      const std::string label = by_modality ? run.label + " " + metric.substr(metric.find('.') + 1) : run.label;
       ImPlot::PlotLine(label.c_str(), s.x.data(), s.y.data(), static_cast<int>(s.x.size()));
       points += s.x.size();
     }
@@ -94,9 +98,10 @@ void DrawCharts(StudioState& state, UiFrame& ui) {
     return ImGui::End();
   }
   const ImVec2 avail = ImGui::GetContentRegionAvail();
-  const ImVec2 size((avail.x - ImGui::GetStyle().ItemSpacing.x * 2) / 3, (avail.y - ImGui::GetStyle().ItemSpacing.y) / 2);
+  const ImVec2 size((avail.x - ImGui::GetStyle().ItemSpacing.x * (kColumns - 1)) / kColumns,
+                    (avail.y - ImGui::GetStyle().ItemSpacing.y) / 2);
   for (size_t i = 0; i < std::size(kCharts); ++i) {
-    if (i % 3) ImGui::SameLine();
+    if (i % kColumns) ImGui::SameLine();
     Plot(kCharts[i], shown, follow, size, ui);
   }
   ImGui::End();

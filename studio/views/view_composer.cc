@@ -30,13 +30,41 @@ std::string RoleOfPin(ed::PinId pin) {
   return "";
 }
 
+// Save writes FOLDER/config.json + FOLDER/train.yaml; Open reads FOLDER/train.yaml
+// (or the .yaml named), both off the UI thread.
+void Files(StudioState& state, UiFrame& ui) {
+  auto& folder = state.view().model_folder;
+  ImGui::SetNextItemWidth(ImGui::GetFontSize() * 14);
+  InputString("##folder", folder);
+  ImGui::SameLine();
+  ImGui::BeginDisabled(!state.composition().Problems().empty());
+  if (ImGui::Button("Save")) {
+    state.Save(folder);
+    ui.status = "saving " + folder + "/config.json and train.yaml";
+  }
+  ImGui::EndDisabled();
+  ImGui::SameLine();
+  if (ImGui::Button("Open")) {
+    const bool yaml = folder.size() > 5 && (folder.rfind(".yaml") == folder.size() - 5 || folder.rfind(".yml") == folder.size() - 4);
+    state.Open(yaml ? folder : folder + "/train.yaml");
+    ui.status = "opening " + folder;
+  }
+  if (const std::string opened = state.PollOpen(); !opened.empty()) ui.status = opened;
+}
+
 void Toolbar(StudioState& state, UiFrame& ui) {
   auto& composition = state.composition();
+  const float right = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
+  bool first = true;
   for (const auto& c : state.registry()["components"]) {
-    const std::string role = c["role"], type = c["model_type"];
+    const std::string role = c["role"], type = c["model_type"], label = "Add " + type;
     const bool taken = composition.blocks().count(role) > 0;
+    // Wrap the buttons to the panel's width.
+    const float width = ImGui::CalcTextSize(label.c_str()).x + ImGui::GetStyle().FramePadding.x * 2;
+    if (!first && ImGui::GetItemRectMax().x + ImGui::GetStyle().ItemSpacing.x + width <= right) ImGui::SameLine();
+    first = false;
     ImGui::BeginDisabled(taken);
-    if (ImGui::Button(("Add " + type).c_str())) {
+    if (ImGui::Button(label.c_str())) {
       try {
         composition.AddBlock(role, type);
         state.view().selected_block = role;
@@ -49,9 +77,7 @@ void Toolbar(StudioState& state, UiFrame& ui) {
     if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
       ImGui::SetTooltip("%s", taken ? ("one " + role + " block per model: remove the current one first").c_str()
                                     : (role + " block, " + std::string(c.value("modality", "text")) + " in").c_str());
-    ImGui::SameLine();
   }
-  ImGui::NewLine();
 }
 
 }  // namespace
@@ -59,9 +85,11 @@ void Toolbar(StudioState& state, UiFrame& ui) {
 void DrawComposer(StudioState& state, UiFrame& ui) {
   if (!ImGui::Begin(kComposerWindow)) return ImGui::End();
   auto& composition = state.composition();
+  Files(state, ui);
   Toolbar(state, ui);
   const auto problems = composition.Problems();
-  const float footer = ImGui::GetTextLineHeightWithSpacing() * (problems.empty() ? 1.2f : problems.size() + 0.5f);
+  const float footer = ImGui::GetFrameHeightWithSpacing() * static_cast<float>(problems.empty() ? 1 : problems.size()) +
+                       ImGui::GetStyle().ItemSpacing.y;
 
   ed::SetCurrentEditor(ui.editor);
   ed::Begin("graph", ImVec2(0, -footer));

@@ -1,8 +1,10 @@
 // The strategy panel: the world size, then per block its mesh (FSDP shard,
 // HSDP replicas, Ulysses SP, EP), recompute, gathered-parameter precision and
 // CPU offload, each validated live on PlanChecker's worker; the plan's own
-// messages are drawn under the field whose key they name. Under the form,
+// messages are drawn under the field whose key they name (a table: one row
+// per setting, one column per block). Under the form,
 // the per-rank memory estimate of each block as a stacked bar chart.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,35 +31,62 @@ std::string ValueOf(const Block& b, const std::string& leaf, const std::string& 
   return it == b.parallel.end() ? fallback : it->second;
 }
 
-void Combo(Composition& c, const Block& b, const char* leaf, std::initializer_list<const char*> choices, const char* fallback) {
+void Combo(Composition& c, const Block& b, const char* id, const char* leaf, std::initializer_list<const char*> choices,
+           const char* fallback) {
   const std::string current = ValueOf(b, leaf, fallback);
-  if (!ImGui::BeginCombo(leaf, current.c_str())) return;
+  if (!ImGui::BeginCombo(id, current.c_str())) return;
   for (const char* choice : choices)
     if (ImGui::Selectable(choice, current == choice)) c.SetParallel(b.role, leaf, choice);
   ImGui::EndCombo();
 }
 
-void BlockForm(StudioState& state, UiFrame& ui, const Block& b) {
-  auto& c = state.composition();
-  ImGui::PushID(b.role.c_str());
-  ImGui::SeparatorText((b.role + " (" + b.model_type + ")").c_str());
-  for (const auto& m : kMesh) {
-    int64_t v = std::stoll(ValueOf(b, m.leaf, std::to_string(m.fallback)));
-    if (ImGui::InputScalar(m.leaf, ImGuiDataType_S64, &v, nullptr, nullptr, "%lld", ImGuiInputTextFlags_EnterReturnsTrue) ||
-        ImGui::IsItemDeactivatedAfterEdit()) {
-      if (v == m.fallback) c.ClearParallel(b.role, m.leaf); else c.SetParallel(b.role, m.leaf, std::to_string(v));
-    }
-    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", m.help);
-    InlineErrors(state, ui, c.ParallelKey(b.role, m.leaf));
+// One row of the form: a leaf's widget for every block (a column each), with
+// the plan's errors at that key under it. Widget ids: "<role>/##<leaf>".
+void Row(StudioState& state, UiFrame& ui, const std::vector<Block>& blocks, const char* leaf, const char* help,
+         const std::function<void(const Block&, const std::string&)>& widget) {
+  ImGui::TableNextRow();
+  ImGui::TableNextColumn();
+  ImGui::TextUnformatted(leaf);
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", help);
+  for (const auto& b : blocks) {
+    ImGui::TableNextColumn();
+    ImGui::PushID(b.role.c_str());
+    ImGui::SetNextItemWidth(-FLT_MIN);
+    widget(b, std::string("##") + leaf);
+    InlineErrors(state, ui, state.composition().ParallelKey(b.role, leaf));
+    ImGui::PopID();
   }
-  Combo(c, b, "recompute", {"none", "selective", "full"}, "none");
-  InlineErrors(state, ui, c.ParallelKey(b.role, "recompute"));
-  Combo(c, b, "param_dtype", {"fp32", "bf16"}, "fp32");
-  InlineErrors(state, ui, c.ParallelKey(b.role, "param_dtype"));
-  bool offload = ValueOf(b, "cpu_offload", "false") == "true";
-  if (ImGui::Checkbox("cpu_offload", &offload)) c.SetParallel(b.role, "cpu_offload", offload ? "true" : "false");
-  InlineErrors(state, ui, c.ParallelKey(b.role, "cpu_offload"));
-  ImGui::PopID();
+}
+
+void Form(StudioState& state, UiFrame& ui) {
+  auto& c = state.composition();
+  std::vector<Block> blocks;  // copies: the widgets edit the composition
+  for (const auto& [role, b] : c.blocks()) blocks.push_back(b);
+  if (blocks.empty()) return;
+  const ImGuiTableFlags flags = ImGuiTableFlags_BordersInnerV | ImGuiTableFlags_RowBg | ImGuiTableFlags_SizingStretchSame;
+  if (!ImGui::BeginTable("blocks", static_cast<int>(blocks.size()) + 1, flags)) return;
+  ImGui::TableSetupColumn("", ImGuiTableColumnFlags_WidthFixed, ImGui::GetFontSize() * 7);
+  for (const auto& b : blocks) ImGui::TableSetupColumn((b.role + " (" + b.model_type + ")").c_str());
+  ImGui::TableHeadersRow();
+  for (const auto& m : kMesh) {
+    Row(state, ui, blocks, m.leaf, m.help, [&](const Block& b, const std::string& id) {
+      int64_t v = std::stoll(ValueOf(b, m.leaf, std::to_string(m.fallback)));
+      if (ImGui::InputScalar(id.c_str(), ImGuiDataType_S64, &v, nullptr, nullptr, "%lld", ImGuiInputTextFlags_EnterReturnsTrue) ||
+          ImGui::IsItemDeactivatedAfterEdit()) {
+        if (v == m.fallback) c.ClearParallel(b.role, m.leaf); else c.SetParallel(b.role, m.leaf, std::to_string(v));
+      }
+    });
+  }
+  Row(state, ui, blocks, "recompute", "activation recompute: none, selective (each layer's MLP) or full",
+      [&](const Block& b, const std::string& id) { Combo(c, b, id.c_str(), "recompute", {"none", "selective", "full"}, "none"); });
+  Row(state, ui, blocks, "param_dtype", "dtype of FSDP's gathered parameters (shards stay fp32)",
+      [&](const Block& b, const std::string& id) { Combo(c, b, id.c_str(), "param_dtype", {"fp32", "bf16"}, "fp32"); });
+  Row(state, ui, blocks, "cpu_offload", "keep shards, gradients and optimizer state on the CPU",
+      [&](const Block& b, const std::string& id) {
+        bool offload = ValueOf(b, "cpu_offload", "false") == "true";
+        if (ImGui::Checkbox(id.c_str(), &offload)) c.SetParallel(b.role, "cpu_offload", offload ? "true" : "false");
+      });
+  ImGui::EndTable();
 }
 
 void MemoryChart(const nlohmann::json& memory) {
@@ -91,9 +120,8 @@ void DrawStrategy(StudioState& state, UiFrame& ui) {
   if (ImGui::InputScalar("world (ranks)", ImGuiDataType_S64, &world, nullptr, nullptr, "%lld", ImGuiInputTextFlags_EnterReturnsTrue) ||
       ImGui::IsItemDeactivatedAfterEdit())
     state.world() = world;
-  const auto blocks = state.composition().blocks();  // a copy: the forms edit the composition
-  for (const auto& [role, b] : blocks) BlockForm(state, ui, b);
   ImGui::PopItemWidth();
+  Form(state, ui);
   ImGui::Separator();
 
   const auto plan = state.plan();
