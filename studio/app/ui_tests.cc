@@ -90,10 +90,14 @@ void InvalidThenValidPlan(ImGuiTestContext* ctx, StudioApp* app) {
   ctx->Yield(2);  // one frame draws the result
   const auto bad = state.plan();
   IM_CHECK(bad && !bad->valid);
-  const std::string key = "components.llm.parallel.sp";
-  IM_CHECK(app->ui().drawn_errors.count(key) == 1);
-  std::printf("ui test: at %s the strategy panel shows: %s\n", key.c_str(), app->ui().drawn_errors.at(key).c_str());
-  IM_CHECK(app->ui().drawn_errors.at(key).find("not divisible") != std::string::npos);
+  // Two problems: the mesh (about dp_shard, naming sp) and the heads (about sp).
+  for (const char* leaf : {"sp", "dp_shard"}) {
+    const std::string key = std::string("components.llm.parallel.") + leaf;
+    IM_CHECK(app->ui().drawn_errors.count(key) == 1);
+    std::printf("ui test: at %s the strategy panel shows: %s\n", key.c_str(), app->ui().drawn_errors.at(key).c_str());
+    IM_CHECK(app->ui().drawn_errors.at(key).find("not divisible") != std::string::npos);
+  }
+  IM_CHECK(app->ui().drawn_errors.count("components.vision.parallel.sp") == 0);
   ctx->ItemInputValue("blocks/llm/##sp", 2);
   IM_CHECK(WaitFor(ctx, 30, [&] { return PlanSettled(app); }));
   ctx->Yield(2);

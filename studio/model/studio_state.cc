@@ -1,5 +1,6 @@
 #include "studio/model/studio_state.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -115,12 +116,20 @@ bool StudioState::plan_pending() const { return checker_.LatestRequest() < last_
 std::vector<std::string> StudioState::ErrorsAt(const std::string& key) const {
   std::vector<std::string> out;
   if (!plan_) return out;
+  for (const auto& e : plan_->errors) {
+    if (e.keys.empty() || e.keys.front() != key) continue;
+    const std::string prefix = key + ": ";
+    out.push_back(e.message.rfind(prefix, 0) == 0 ? e.message.substr(prefix.size()) : e.message);
+  }
+  return out;
+}
+
+std::vector<std::string> StudioState::AlsoNamedBy(const std::string& key) const {
+  std::vector<std::string> out;
+  if (!plan_) return out;
   for (const auto& e : plan_->errors)
-    for (const auto& k : e.keys)
-      if (k == key) {
-        out.push_back(e.message);
-        break;
-      }
+    if (!e.keys.empty() && e.keys.front() != key && std::find(e.keys.begin() + 1, e.keys.end(), key) != e.keys.end())
+      out.push_back(e.keys.front());
   return out;
 }
 

@@ -72,8 +72,12 @@ class StudioState {
   // (copied only when a new one arrived).
   const std::optional<PlanResult>& plan() const { return plan_; }
   bool plan_pending() const;     // a newer request than the latest result
-  // Errors of the latest result that name `key` (a full config key).
+  // Messages of the latest result's errors about `key` (a full config key:
+  // the first key an error names), without the "key: " prefix.
   std::vector<std::string> ErrorsAt(const std::string& key) const;
+  // The keys of errors that also mention `key` without being about it
+  // ("dp_replicate x sp" in a dp_shard error): the form marks such fields.
+  std::vector<std::string> AlsoNamedBy(const std::string& key) const;
 
   // Saves the composition as what `loom train` runs: folder/config.json and
   // folder/train.yaml (on the FileWriter's worker).

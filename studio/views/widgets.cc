@@ -16,6 +16,11 @@ bool InlineErrors(const StudioState& state, UiFrame& ui, const std::string& key)
   const auto errors = state.ErrorsAt(key);
   for (const auto& e : errors) WrappedColored(kErrorColor, e);
   if (!errors.empty()) ui.drawn_errors[key] = errors.front();
+  for (const auto& other : state.AlsoNamedBy(key)) {
+    const std::string leaf = other.substr(other.rfind('.') + 1);
+    WrappedColored(kErrorColor, "(in the " + leaf + " error)");
+    ui.drawn_errors.emplace(key, "see " + other);
+  }
   return !errors.empty();
 }
 
