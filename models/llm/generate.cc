@@ -11,18 +11,19 @@
 
 namespace loom::models {
 
+std::vector<int64_t> Generate(DecoderLM& model, const std::vector<int64_t>& prompt, const GenerateOptions& options) {
+  ModelInputs in;
+  in.input_ids = at::tensor(prompt, at::kLong).unsqueeze(0);  // (1, T)
+  return GenerateTokens(model, [&model](const ModelInputs& x) { return model.Logits(x); }, in,
+                        static_cast<int64_t>(prompt.size()), model.config().num_hidden_layers, options);
+}
+
 std::vector<int64_t> GreedyGenerate(DecoderLM& model, const std::vector<int64_t>& prompt,
                                     int64_t max_new_tokens, int64_t eos_id) {
-  torch::NoGradGuard no_grad;
-  std::vector<int64_t> ids = prompt;
-  for (int64_t i = 0; i < max_new_tokens; ++i) {
-    auto input = at::tensor(ids, at::kLong).unsqueeze(0);  // (1, T)
-    auto logits = model.Logits({input, at::Tensor(), at::Tensor()});  // (1, T, V)
-    const int64_t next = logits[0][-1].argmax().item<int64_t>();
-    ids.push_back(next);
-    if (eos_id >= 0 && next == eos_id) break;
-  }
-  return ids;
+  GenerateOptions o;
+  o.max_new_tokens = max_new_tokens;
+  o.stop_id = eos_id;
+  return Generate(model, prompt, o);
 }
 
 void SaveHfModel(const DecoderLM& model, const std::string& dir, at::ScalarType dtype) {

@@ -1,16 +1,17 @@
-// Greedy decoding and Hugging Face export for DecoderLM.
+// Generation (greedy or sampled, KV-cached) and Hugging Face export for DecoderLM.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "models/core/generation.h"
 #include "models/llm/decoder_lm.h"
 
 namespace loom::models {
 
-// Appends up to `max_new_tokens` argmax tokens to `prompt`; stops after
-// `eos_id` when it is >= 0. Recomputes the full prefix each step (no KV
-// cache): exact and simple, O(n^2) - fine for the sizes Loom samples from.
+// Appends up to options.max_new_tokens tokens to `prompt` (models/core/generation.h).
+std::vector<int64_t> Generate(DecoderLM& model, const std::vector<int64_t>& prompt, const GenerateOptions& options);
+// Greedy with the KV cache; stops after `eos_id` when it is >= 0.
 std::vector<int64_t> GreedyGenerate(DecoderLM& model, const std::vector<int64_t>& prompt,
                                     int64_t max_new_tokens, int64_t eos_id = -1);
 

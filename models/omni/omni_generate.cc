@@ -1,23 +1,26 @@
 #include "models/omni/omni_generate.h"
 
 #include <ATen/ATen.h>
-#include <torch/csrc/autograd/grad_mode.h>
 
 namespace loom::models {
 
+std::vector<int64_t> GenerateOmni(OmniModel& model, const std::vector<int64_t>& prompt, const MediaInputs& media,
+                                  const GenerateOptions& options) {
+  ModelInputs in;
+  in.input_ids = at::tensor(prompt, at::kLong).unsqueeze(0);  // (1, T)
+  in.media = media;
+  const at::Tensor positions = model.PositionIds(in);  // (3, 1, T), or undefined: 0 .. T-1
+  const int64_t next = positions.defined() ? positions.max().item<int64_t>() + 1 : static_cast<int64_t>(prompt.size());
+  return GenerateTokens(model, [&model](const ModelInputs& x) { return model.Logits(x); }, in, next,
+                        model.llm->config().num_hidden_layers, options);
+}
+
 std::vector<int64_t> GreedyGenerateOmni(OmniModel& model, const std::vector<int64_t>& prompt, const MediaInputs& media,
                                         int64_t max_new_tokens, int64_t stop_id) {
-  torch::NoGradGuard no_grad;
-  std::vector<int64_t> ids = prompt;
-  for (int64_t i = 0; i < max_new_tokens; ++i) {
-    ModelInputs in;
-    in.input_ids = at::tensor(ids, at::kLong).unsqueeze(0);  // (1, T)
-    in.media = media;
-    const int64_t next = model.Logits(in)[0][-1].argmax().item<int64_t>();
-    ids.push_back(next);
-    if (stop_id >= 0 && next == stop_id) break;
-  }
-  return ids;
+  GenerateOptions o;
+  o.max_new_tokens = max_new_tokens;
+  o.stop_id = stop_id;
+  return GenerateOmni(model, prompt, media, o);
 }
 
 }  // namespace loom::models

@@ -4,13 +4,18 @@
 
 #include <vector>
 
+#include "models/core/generation.h"
 #include "models/omni/omni_model.h"
 
 namespace loom::models {
 
-// Appends up to `max_new_tokens` argmax tokens to `prompt` (whose
-// placeholder runs match `media`); stops after `stop_id` when it is >= 0.
-// Recomputes the whole prefix each step (no KV cache), as GreedyGenerate.
+// Appends up to options.max_new_tokens tokens to `prompt` (whose
+// placeholder runs match `media`): the prompt and its media run once, then
+// one token at a time with the KV cache (options.kv_cache), each new token
+// at the prompt's largest M-RoPE position + 1 + i, as transformers' Qwen2-VL.
+std::vector<int64_t> GenerateOmni(OmniModel& model, const std::vector<int64_t>& prompt, const MediaInputs& media,
+                                  const GenerateOptions& options);
+// Greedy, cached; stops after `stop_id` when it is >= 0.
 std::vector<int64_t> GreedyGenerateOmni(OmniModel& model, const std::vector<int64_t>& prompt, const MediaInputs& media,
                                         int64_t max_new_tokens, int64_t stop_id = -1);
 

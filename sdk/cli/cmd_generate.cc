@@ -1,4 +1,5 @@
 // `loom generate --model DIR (--prompt TEXT | --ids 1,2,3) --max-new-tokens N`
+// [--temperature T --top-k K --top-p P --seed S] [--no-kv-cache]
 // and, for an omni model directory, `--image PATH` / `--audio PATH` with an
 // optional `--prompt`: a user turn in the chat template the model was
 // trained with (DIR/loom_chat.json), the reply decoded until <|im_end|>.
@@ -30,12 +31,13 @@ std::string ModelTypeIn(const std::string& dir) {
 
 // The omni path: the reply to a user turn holding the media and the text.
 void GenerateOmni(const std::string& dir, const data::Tokenizer& tokenizer, const std::string& image,
-                  const std::string& audio, const std::string& text, int64_t max_new) {
+                  const std::string& audio, const std::string& text, models::GenerateOptions options) {
   const std::string chat_file = dir + "/loom_chat.json";
   const auto processing = std::filesystem::exists(chat_file) ? data::ReadChatProcessing(chat_file) : data::ChatProcessing{};
   const auto prompt = data::BuildChatPrompt(tokenizer, processing, image, audio, text);
   auto model = models::LoadOmniModel(dir);
-  const auto out = models::GreedyGenerateOmni(*model, prompt.ids, prompt.media, max_new, prompt.stop_id);
+  options.stop_id = prompt.stop_id;
+  const auto out = models::GenerateOmni(*model, prompt.ids, prompt.media, options);
   std::vector<int32_t> fresh(out.begin() + static_cast<long>(prompt.ids.size()), out.end());
   if (!fresh.empty() && fresh.back() == prompt.stop_id) fresh.pop_back();
   std::cout << "prompt: " << prompt.ids.size() << " tokens" << (image.empty() ? "" : ", image " + image)
@@ -46,7 +48,7 @@ void GenerateOmni(const std::string& dir, const data::Tokenizer& tokenizer, cons
 }  // namespace
 
 void AddGenerateCommand(CLI::App& app, int* exit_code) {
-  auto* cmd = app.add_subcommand("generate", "Greedy-decode from a model directory (text, or an omni model's reply to an image/clip)");
+  auto* cmd = app.add_subcommand("generate", "Generate from a model directory (text, or an omni model's reply to an image/clip): greedy or sampled, KV-cached");
   auto model_dir = std::make_shared<std::string>();
   auto prompt = std::make_shared<std::string>();
   auto ids_text = std::make_shared<std::string>();
@@ -64,7 +66,18 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--tokenizer", *tokenizer_path, "tokenizer.json (default: MODEL/tokenizer.json)");
   cmd->add_option("--max-new-tokens", *max_new, "Tokens to generate")->check(CLI::PositiveNumber);
   cmd->add_option("--stop-at-eos", *stop_at_eos, "Stop after the tokenizer's eos token");
+  auto options = std::make_shared<models::GenerateOptions>();
+  auto no_cache = std::make_shared<bool>(false);
+  cmd->add_option("--temperature", options->sampling.temperature, "0 = greedy (default); > 0 samples softmax(logits / T)");
+  cmd->add_option("--top-k", options->sampling.top_k, "Sample among the k most likely tokens (0 = all)");
+  cmd->add_option("--top-p", options->sampling.top_p, "Sample among the smallest set reaching probability p (1 = all)");
+  cmd->add_option("--seed", options->sampling.seed, "The sampler's seed (same seed, same tokens)");
+  cmd->add_flag("--no-kv-cache", *no_cache, "Recompute the whole prefix every token (the cache's reference; slower)");
   cmd->callback([=] {
+    models::GenerateOptions o = *options;
+    o.max_new_tokens = *max_new;
+    o.kv_cache = !*no_cache;
+    models::ValidateSampling(o.sampling);
     const bool omni = models::IsOmniModelType(ModelTypeIn(*model_dir));
     if (!omni && (!image->empty() || !audio->empty())) {
       throw ConfigError(ErrorWithFix(*model_dir + " is a text model (model_type '" + ModelTypeIn(*model_dir) +
@@ -84,7 +97,7 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
         throw ConfigError(ErrorWithFix("an omni prompt needs a tokenizer", "pass --tokenizer PATH (or keep MODEL/tokenizer.json)"));
       }
       if (!ids_text->empty()) throw ConfigError(ErrorWithFix("--ids with an omni model", "pass --prompt TEXT"));
-      GenerateOmni(*model_dir, *tokenizer, *image, *audio, *prompt, *max_new);
+      GenerateOmni(*model_dir, *tokenizer, *image, *audio, *prompt, o);
       *exit_code = 0;
       return;
     }
@@ -111,8 +124,8 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
                                        "pass ids of this model's tokenizer"));
       }
     }
-    const int64_t eos = (*stop_at_eos && tokenizer) ? tokenizer->eos_id() : -1;
-    const auto out = models::GreedyGenerate(*model, ids, *max_new, eos);
+    o.stop_id = (*stop_at_eos && tokenizer) ? tokenizer->eos_id() : -1;
+    const auto out = models::Generate(*model, ids, o);
     std::cout << "ids:";
     for (size_t k = 0; k < out.size(); ++k) std::cout << (k ? "," : " ") << out[k];
     std::cout << "\n";
