@@ -24,6 +24,7 @@ struct ChunkedCrossEntropyFn : torch::autograd::Function<ChunkedCrossEntropyFn> 
     const int64_t n = hidden.size(0);
     auto lse = at::empty({n}, hidden.options().dtype(at::kFloat));
     auto total = at::zeros({}, hidden.options().dtype(at::kFloat));
+    at::Tensor kept_probs;  // one chunk only: its softmax, kept for backward instead of recomputing the logits
     for (int64_t start = 0; start < n; start += chunk) {
       const int64_t end = std::min(n, start + chunk);
       auto logits = ChunkLogits(hidden.slice(0, start, end), weight);
@@ -35,8 +36,9 @@ struct ChunkedCrossEntropyFn : torch::autograd::Function<ChunkedCrossEntropyFn> 
       auto token = (chunk_lse - target) * valid;  // (n)
       total += token.sum();
       if (group_sums.numel() > 0) group_sums.index_add_(0, groups.slice(0, start, end).clamp_min(0), token.detach());
+      if (end - start == n) kept_probs = logits.sub_(chunk_lse.unsqueeze(1)).exp_();  // (n, V); logits are dead now
     }
-    ctx->save_for_backward({hidden, weight, labels, lse});
+    ctx->save_for_backward({hidden, weight, labels, lse, kept_probs});
     ctx->saved_data["chunk"] = chunk;
     return total;
   }
@@ -47,6 +49,7 @@ struct ChunkedCrossEntropyFn : torch::autograd::Function<ChunkedCrossEntropyFn> 
     const auto& weight = saved[1];
     const auto& labels = saved[2];
     const auto& lse = saved[3];
+    const auto& kept_probs = saved[4];
     const int64_t chunk = ctx->saved_data["chunk"].toInt();
     const auto grad_out = grads[0].to(at::kFloat);
     const int64_t n = hidden.size(0);
@@ -56,11 +59,11 @@ struct ChunkedCrossEntropyFn : torch::autograd::Function<ChunkedCrossEntropyFn> 
       const int64_t end = std::min(n, start + chunk);
       auto h = hidden.slice(0, start, end);
       auto y = labels.slice(0, start, end);
-      auto valid = (y != kIgnoreLabel).to(at::kFloat).unsqueeze(1);
-      // d loss / d logits = softmax - onehot(label), zero on ignored rows.
-      auto p = at::exp(ChunkLogits(h, weight) - lse.slice(0, start, end).unsqueeze(1));
-      p.scatter_add_(1, y.clamp_min(0).unsqueeze(1), -at::ones({end - start, 1}, p.options()));
-      p = p * valid * grad_out;
+      const auto scale = (y != kIgnoreLabel).to(at::kFloat).unsqueeze(1) * grad_out;  // (n, 1): 0 on ignored rows
+      // d loss / d logits = (softmax - onehot(label)) * scale.
+      auto p = kept_probs.defined() ? kept_probs * scale
+                                    : at::exp(ChunkLogits(h, weight) - lse.slice(0, start, end).unsqueeze(1)).mul_(scale);
+      p.scatter_add_(1, y.clamp_min(0).unsqueeze(1), -scale);
       grad_hidden.slice(0, start, end).copy_(at::matmul(p.to(h.scalar_type()), weight.to(h.scalar_type())));
       grad_weight += at::matmul(p.t(), h.to(at::kFloat));
     }

@@ -6,7 +6,10 @@
 // Only the labelled tokens reach the head (the rest cost no logits). Forward
 // and backward walk them in chunks of `chunk_size`, so peak extra
 // memory is chunk_size x V floats; backward recomputes each chunk's logits
-// (it keeps only the per-token logsumexp). The caller divides by the global
+// (it keeps only the per-token logsumexp) - except when the labelled tokens
+// fit in one chunk: forward then keeps that chunk's softmax (the same
+// chunk x V floats, held until backward) and backward skips the recompute
+// (one head matmul less per step). The caller divides by the global
 // label-token count, which is what makes every parallel layout agree.
 #pragma once
 
