@@ -3,8 +3,10 @@
 
   fsdp_speed_bench.py DIR STEPS   DIR from train_step_bench.py make; prints
                                   "pytorch_fsdp_ms_per_step X" on rank 0
-Each rank trains rows rank::world of the same 4 x 256 batch with
-fully_shard on every decoder layer and the root, AdamW, clipping.
+Each rank trains rows rank::world of the same batch with fully_shard on
+every decoder layer and the root, the model in train mode without a KV
+cache, AdamW (fused where this torch offers it on CPU, else foreach),
+clipping.
 """
 import os
 import sys
@@ -22,17 +24,22 @@ def main(out, steps):
     rank, world = dist.get_rank(), dist.get_world_size()
     model = transformers.AutoModelForCausalLM.from_pretrained(f"{out}/model", torch_dtype=torch.float32,
                                                               attn_implementation="sdpa")
+    model.train()
+    model.config.use_cache = False
     for layer in model.model.layers:
         fully_shard(layer)
     fully_shard(model)
     ids = load_file(f"{out}/batch.safetensors")["input_ids"][rank::world]
     labels = torch.full_like(ids, -100)
     labels[:, :-1] = ids[:, 1:]
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
+    try:
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1, fused=True)
+    except (RuntimeError, ValueError):
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1, foreach=True)
 
     def step():
-        opt.zero_grad()
-        logits = model(input_ids=ids).logits
+        opt.zero_grad(set_to_none=True)
+        logits = model(input_ids=ids, use_cache=False).logits
         loss = torch.nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), labels.view(-1),
                                                  reduction="sum") / (labels != -100).sum() / world
         loss.backward()

@@ -4,6 +4,11 @@ against a plain PyTorch eager loop on the same transformers model and batch.
 
   train_step_bench.py make DIR SHAPE   writes DIR/model (HF format) + DIR/batch.safetensors
   train_step_bench.py run DIR STEPS    the PyTorch side: "pytorch_ms_per_step X"
+  train_step_bench.py fsdp LOOM LOOM_BENCH FSDP_SCRIPT RUNS STEPS [SHAPE...]
+      Loom FSDP on 4 ranks (loom launch) vs PyTorch FSDP2 (torchrun, gloo,
+      fsdp_speed_bench.py) on 4 ranks, same model and global batch, RUNS
+      interleaved runs per shape (default shapes: overhead, current), with
+      targets loom / fsdp2 <= 0.8 (overhead) and <= 1.0 (current).
   train_step_bench.py bench LOOM_BENCH RUNS STEPS [SHAPE...]
       for each shape: RUNS interleaved runs (PyTorch, Loom, PyTorch, Loom, ...),
       each a fresh process timing STEPS steps after one warm-up; prints the
@@ -154,11 +159,53 @@ def bench(loom_bench, runs, steps, shapes):
     return met_all
 
 
+FSDP_TARGETS = {"overhead": 0.8, "current": 1.0}
+
+
+def fsdp_bench(loom, loom_bench, script, runs, steps, shapes):
+    import socket
+    import tempfile
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    met_all = True
+    for shape in shapes:
+        with tempfile.TemporaryDirectory() as out:
+            make(out, shape)
+            _, rows, seq, _ = SHAPES[shape]
+            rows = max(rows, 4)
+            if rows != SHAPES[shape][1]:  # one row per rank at least
+                save_file({"input_ids": torch.randint(0, SHAPES[shape][0]["vocab_size"], (rows, seq))}, f"{out}/batch.safetensors")
+            py, lm = [], []
+            for _ in range(runs):
+                s = socket.socket()
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+                s.close()
+                cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "4", "--master_addr", "127.0.0.1",
+                       "--master_port", str(port), script, out, str(steps)]
+                res = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+                py.append(float(next(l for l in res.splitlines() if "pytorch_fsdp_ms_per_step" in l).split()[-1]))
+                res = subprocess.run([loom, "launch", "--nproc", "4", "--", loom_bench, out, str(steps)], check=True,
+                                     capture_output=True, text=True, env=env).stdout
+                lm.append(float(next(l for l in res.splitlines() if "loom_fsdp_ms_per_step" in l).split()[-1]))
+            mp, ml = statistics.median(py), statistics.median(lm)
+            target = FSDP_TARGETS.get(shape, 1.0)
+            met = ml / mp <= target
+            met_all &= met
+            print(f"fsdp 4 ranks, {shape}: {rows} x {seq} tokens per step (1 thread per rank, gloo)")
+            print(f"  pytorch fsdp2 {mp:9.2f} ms (min {min(py):.2f}, max {max(py):.2f})")
+            print(f"  loom fsdp     {ml:9.2f} ms (min {min(lm):.2f}, max {max(lm):.2f})")
+            print(f"  loom / fsdp2 {ml / mp:.3f}; target <= {target}: {'met' if met else 'NOT met'}")
+    return met_all
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "make":
         make(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "current")
     elif sys.argv[1] == "run":
         run(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1] == "fsdp":
+        shapes = sys.argv[7:] or ["overhead", "current"]
+        sys.exit(0 if fsdp_bench(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), shapes) else 1)
     elif sys.argv[1] == "bench":
         shapes = sys.argv[5:] or list(SHAPES)
         sys.exit(0 if bench(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), shapes) else 1)
