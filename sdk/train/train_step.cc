@@ -34,8 +34,14 @@ class AutocastGuard {
   at::ScalarType prev_dtype_ = at::kBFloat16;
 };
 
+void SumOverDataRanks(const StepOptions& o, std::vector<double>& values) {
+  if (o.sum_over_data_ranks) o.sum_over_data_ranks(values);
+}
+
 double SumOverDataRanks(const StepOptions& o, double v) {
-  return o.sum_over_data_ranks ? o.sum_over_data_ranks(v) : v;
+  std::vector<double> values{v};
+  SumOverDataRanks(o, values);
+  return values[0];
 }
 
 // Non-padding positions this rank computes: under SP a model that slices
@@ -61,7 +67,11 @@ models::ModelInputs InputsOf(const data::PackedBatch& b, models::SequenceShard s
 // The step hooks of a sharded model: FsdpModel or ComponentFsdp (same methods).
 template <typename Sharded>
 void UseSharded(StepOptions* options, Sharded* fsdp, const comm::CommunicatorPtr& tokens) {
-  options->sum_over_data_ranks = [tokens](double v) { return comm::AllReduceSum(*tokens, v); };
+  options->sum_over_data_ranks = [tokens](std::vector<double>& values) {
+    auto t = at::tensor(values, at::kDouble);  // one collective for the lot
+    tokens->AllReduce(t)->Wait();
+    std::copy_n(t.data_ptr<double>(), values.size(), values.begin());
+  };
   options->finish_gradients = [fsdp] { fsdp->FinishGradients(); };
   options->clip_grad_norm = [fsdp](double max_norm) { return fsdp->ClipGradNorm(max_norm); };
   options->reduce_router_stats = [tokens](models::RouterStats* stats) { parallel::SumRouterStatsOver(stats, tokens); };
@@ -115,32 +125,41 @@ StepStats TrainStep(models::TrainableModel& model, torch::optim::Optimizer& opti
                               .index_add_(0, b.loss_groups.masked_select(labelled), at::ones({labelled.sum().item<int64_t>()}, at::kLong));
       group_sum.resize(data::kLossGroups, 0.0);
       group_count.resize(data::kLossGroups, 0.0);
+      const double* sum_of = sums.data_ptr<double>();  // host tensors: read in place, no per-element .item()
+      const int64_t* count_of = counts.data_ptr<int64_t>();
       for (int g = 0; g < data::kLossGroups; ++g) {
-        group_sum[g] += sums[g].item<double>();
-        group_count[g] += static_cast<double>(counts[g].item<int64_t>());
+        group_sum[g] += sum_of[g];
+        group_count[g] += static_cast<double>(count_of[g]);
       }
     }
     if (router && router->has_aux()) {
       aux_weighted += model.AuxLoss() / static_cast<double>(micro.size());
       stats.aux_loss += router->aux_loss() / static_cast<double>(micro.size());
-      auto counts = router->totals().counts.contiguous();  // (L, E), already summed over ranks by its reduce hook
+      const auto counts = router->totals().counts.to(at::kLong).contiguous();  // (L, E), already summed over ranks by its reduce hook
       stats.expert_tokens.resize(counts.size(0), std::vector<int64_t>(counts.size(1), 0));
+      const int64_t* count_of = counts.data_ptr<int64_t>();
       for (int64_t l = 0; l < counts.size(0); ++l) {
-        for (int64_t e = 0; e < counts.size(1); ++e) stats.expert_tokens[l][e] += counts[l][e].item<int64_t>();
+        for (int64_t e = 0; e < counts.size(1); ++e) stats.expert_tokens[l][e] += count_of[l * counts.size(1) + e];
       }
     }
     stats.tokens += TokensOnThisRank(b, o.sequence);
   }
   if (router) router->set_grad_scale(1.0);
-  const double text = sum(loss_sum) / static_cast<double>(stats.label_tokens);
+  // One collective: [loss sum, each group's loss sum, each group's label count].
+  std::vector<double> totals{loss_sum};
+  totals.insert(totals.end(), group_sum.begin(), group_sum.end());
+  totals.insert(totals.end(), group_count.begin(), group_count.end());
+  SumOverDataRanks(o, totals);
+  const size_t groups = group_sum.size();
+  const double text = totals[0] / static_cast<double>(stats.label_tokens);
   stats.loss = text + aux_weighted;
   stats.loss_terms = {{"text", text}};
   if (router && router->has_aux()) stats.loss_terms.emplace_back("router_aux", aux_weighted);
   // Every rank reads the same groups list (the loader always sets loss_groups
   // for conversations), so the sums below pair up across ranks.
-  for (size_t g = 0; g < group_sum.size(); ++g) {
-    const double n = sum(group_count[g]);
-    if (n > 0) stats.loss_by_group.push_back({data::LossGroupName(static_cast<int>(g)), sum(group_sum[g]) / n, static_cast<int64_t>(n)});
+  for (size_t g = 0; g < groups; ++g) {
+    const double n = totals[1 + groups + g];
+    if (n > 0) stats.loss_by_group.push_back({data::LossGroupName(static_cast<int>(g)), totals[1 + g] / n, static_cast<int64_t>(n)});
   }
   if (o.finish_gradients) o.finish_gradients();
   if (o.clip_grad_norm) {
@@ -155,16 +174,15 @@ StepStats TrainStep(models::TrainableModel& model, torch::optim::Optimizer& opti
 
 double EvalLoss(models::TrainableModel& model, const std::vector<data::PackedBatch>& batches,
                 const StepOptions& o) {
-  const auto sum = [&o](double v) { return SumOverDataRanks(o, v); };
   torch::NoGradGuard no_grad;
   AutocastGuard autocast(o.bf16);
   double local = 0;
   for (const auto& b : batches) {
     local += model.LossSum(InputsOf(b, o.sequence), b.labels, o.loss_chunk_size).item<double>();
   }
-  const double count = sum(static_cast<double>(CountLabelTokens(batches)));
-  const double total = sum(local);
-  return count > 0 ? total / count : 0.0;
+  std::vector<double> totals{static_cast<double>(CountLabelTokens(batches)), local};
+  SumOverDataRanks(o, totals);
+  return totals[0] > 0 ? totals[1] / totals[0] : 0.0;
 }
 
 }  // namespace loom::train

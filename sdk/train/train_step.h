@@ -40,10 +40,11 @@ struct StepOptions {
   // every forward; the micro-batches hold whole rows with sliced labels
   // (SliceForModel, sdk/train/sequence_slice.h).
   models::SequenceShard sequence{};
-  // Data-parallel hooks (defaults: one process). Sum a value over the data
-  // ranks (label counts, loss sums); finish gradients (e.g. HSDP replica
+  // Data-parallel hooks (defaults: one process). Sum values over the data
+  // ranks in place, all in one collective (label counts; the loss sum with
+  // every loss group's sum and count); finish gradients (e.g. HSDP replica
   // all-reduce) and clip them, returning the global norm before clipping.
-  std::function<double(double)> sum_over_data_ranks;
+  std::function<void(std::vector<double>& values)> sum_over_data_ranks;
   std::function<void()> finish_gradients;
   std::function<double(double max_norm)> clip_grad_norm;
   // MoE: sums the router statistics of a micro-batch's forward over the
