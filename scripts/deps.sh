@@ -15,7 +15,7 @@ APT_PACKAGES=(
   libstb-dev libsndfile1-dev libsoxr-dev zlib1g-dev
 )
 TORCH_VERSION=2.13.0
-PY_REQUIREMENTS=(numpy "transformers==4.57.1" safetensors soxr pytest)
+PY_REQUIREMENTS=(numpy "transformers==4.57.1" safetensors soxr pytest pillow)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -7,11 +7,11 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <vector>
 
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
+#include <c10/util/FunctionRef.h>
 
 #include "models/core/trainable_model.h"
 
@@ -38,8 +38,9 @@ void ValidateSampling(const SamplingOptions& o);
 // The next token from one position's logits (V).
 int64_t SampleToken(const at::Tensor& logits, const SamplingOptions& o, at::Generator& generator);
 
-// The forward a generator calls: logits (1, T, V) of `in`.
-using LogitsFn = std::function<at::Tensor(const ModelInputs& in)>;
+// The forward a generator calls: logits (1, T, V) of `in` (a per-call
+// reference: nothing keeps it).
+using LogitsFn = c10::function_ref<at::Tensor(const ModelInputs& in)>;
 
 // Appends up to max_new_tokens to `prompt.input_ids` (1, T). `next_position`
 // is the position id of the first new token (T for plain RoPE; M-RoPE: the

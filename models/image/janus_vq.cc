@@ -251,6 +251,7 @@ VqEncoding JanusVqModel::Encode(const at::Tensor& pixels) {
   const auto codes = distances.argmin(1);
   const auto q = at::embedding(e, codes).view(z.sizes());
   VqEncoding out;
+  out.latents = z.permute({0, 3, 1, 2});
   out.loss = (q.detach() - z).pow(2).mean() + config_.beta * (q - z.detach()).pow(2).mean();
   out.quantized = (z + (q - z).detach()).permute({0, 3, 1, 2}).contiguous();  // straight-through
   out.codes = codes.view({pixels.size(0), -1});

@@ -119,6 +119,7 @@ class VqDecoder : public Module {
 };
 
 struct VqEncoding {
+  at::Tensor latents;    // (B, E, h, w): the encoder's output before quantization
   at::Tensor quantized;  // (B, E, h, w): the codebook entries, straight-through (gradients reach the encoder)
   at::Tensor codes;      // (B, h * w) int64 nearest entries, row-major over (h, w)
   at::Tensor loss;       // codebook + beta * commitment, scalar

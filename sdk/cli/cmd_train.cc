@@ -5,11 +5,13 @@
 
 #include <CLI/CLI.hpp>
 
+#include "ops/base/error.h"
 #include "sdk/cli/commands.h"
 #include "sdk/config/load_config.h"
 #include "sdk/runtime/heartbeat.h"
 #include "sdk/runtime/world.h"
 #include "sdk/train/trainer.h"
+#include "sdk/train/vq_training.h"
 
 namespace loom::cli {
 
@@ -34,6 +36,14 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
     // A job restarted by `loom launch --max-restarts` continues from its last committed checkpoint.
     const char* restart = std::getenv("LOOM_RESTART_COUNT");
     if (restart && std::atoi(restart) > 0 && cfg.train.resume.empty()) cfg.train.resume = "auto";
+    // An image tokenizer (model_type janus_vqgan) trains in its own loop.
+    if (train::IsVqConfig(cfg)) {
+      if (runtime::WorldInfoFromEnv().world_size > 1)
+        throw ConfigError(ErrorWithFix("the VQ image tokenizer trains in one process", "run `loom train` without `loom launch`"));
+      train::RunVqTraining(cfg, std::cout);
+      *exit_code = 0;
+      return;
+    }
     // Under `loom launch` (or torchrun/MPI/Slurm), join the world: FSDP/HSDP.
     auto heartbeat = runtime::Heartbeat::StartFromEnv();
     const auto info = runtime::WorldInfoFromEnv();
