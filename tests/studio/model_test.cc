@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "studio/model/c_api.h"
+#include "tests/studio/fixtures.h"
 #include "studio/model/composer.h"
 #include "studio/model/plan_checker.h"
 #include "studio/model/run_feed.h"
@@ -24,13 +25,6 @@ const char* kTiny =
     "        num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 4}\n"
     "data: {seq_len: 32, micro_batch_size: 2}\n"
     "train: {eval_every: 0, warmup_steps: 1, log_every: 1}\n";
-
-std::string Workdir(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("loom_studio_" + name + "_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir.string();
-}
 
 TEST(PlanCheckerTest, ReportsErrorsWithTheirKeysThenAValidPlan) {
   PlanChecker checker;
@@ -61,24 +55,8 @@ TEST(PlanCheckerTest, RequestsWhileACheckRunsCoalesceToTheNewest) {
 }
 
 TEST(RunFeedTest, ALiveRunIsReadWholeWhileItTrains) {
-  const std::string work = Workdir("feed");
-  {
-    std::ifstream in(LOOM_TEST_NOVEL, std::ios::binary);
-    std::string text(40000, '\0');
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    std::ofstream(work + "/novel.txt", std::ios::binary) << text;
-  }
-  const std::string input = work + "/novel.txt", data = work + "/data", db = work + "/runs.sqlite";
-  const char* inputs[] = {input.c_str()};
-  loom_dataset_options d = loom_dataset_options_default();
-  d.tokenizer = LOOM_TEST_TOKENIZER;
-  d.inputs = inputs;
-  d.n_inputs = 1;
-  d.output = data.c_str();
-  d.format = "text";
-  char* out = nullptr;
-  Check(loom_dataset_build(&d, &out), "loom_dataset_build");
-  Take(out);
+  const std::string work = testing::Workdir("feed");
+  const std::string data = testing::BuildNovelDataset(work, 40000), db = work + "/runs.sqlite";
 
   // The feed starts before the store exists, as it does for a run just launched.
   RunFeed feed(db, "feed_run", std::chrono::milliseconds(5));
@@ -111,6 +89,7 @@ TEST(RunFeedTest, ALiveRunIsReadWholeWhileItTrains) {
     Check(loom_store_open(&s, db.c_str()), "loom_store_open");
     reader.reset(s);
   }
+  char* out = nullptr;
   const int64_t id = final_frame.run["id"].get<int64_t>();
   Check(loom_store_read_steps(reader.get(), id, -1, &out), "loom_store_read_steps");
   const auto all_steps = TakeJson(out);
@@ -194,7 +173,7 @@ TEST(CompositionTest, SavesWhatLoomTrainRunsAndLoadsItBack) {
   c.Connect("audio", "llm");
   c.SetParallel("vision", "recompute", "full");
   c.SetParallel("llm", "sp", "2");
-  const std::string work = Workdir("compose"), json_path = work + "/model.json";
+  const std::string work = testing::Workdir("compose"), json_path = work + "/model.json";
   std::ofstream(json_path) << c.ModelConfig().dump(2);
   const std::string yaml = c.TrainYaml(json_path, "data: {seq_len: 64}\n");
 

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "studio/model/c_api.h"
+#include "tests/studio/fixtures.h"
 #include "studio/model/file_writer.h"
 #include "studio/model/launcher.h"
 #include "studio/model/run_catalog.h"
@@ -19,13 +20,6 @@
 
 namespace loom::studio {
 namespace {
-
-std::string Workdir(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("loom_studio_state_" + name + "_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir.string();
-}
 
 template <typename F>
 bool Eventually(F done, int seconds = 60) {
@@ -82,7 +76,7 @@ TEST(LauncherTest, ResumeBeforeALaunchAndAnUnwritableFolderFailWithWhy) {
 }
 
 TEST(LauncherTest, ARunThatFailsEndsWithItsExitCodeAndItsLog) {
-  const std::string work = Workdir("launch_fail");
+  const std::string work = testing::Workdir("launch_fail");
   Launcher launcher;
   // A YAML with an unknown key: `loom train` refuses it and exits non-zero.
   launcher.Start({work + "/run", "", "train: {stepz: 3}\n", {}, 1});
@@ -95,30 +89,14 @@ TEST(LauncherTest, ARunThatFailsEndsWithItsExitCodeAndItsLog) {
 }
 
 TEST(RunCatalogTest, AnAbsentStoreIsAnEmptyListThenItsRuns) {
-  const std::string work = Workdir("catalog");
+  const std::string work = testing::Workdir("catalog");
   RunCatalog catalog(std::chrono::milliseconds(20));
   catalog.SetStore(work + "/runs.sqlite");
   ASSERT_TRUE(Eventually([&] { return catalog.Snapshot().reads > 0; }));
   EXPECT_TRUE(catalog.Snapshot().runs.empty());
   EXPECT_EQ(catalog.Snapshot().error, "");
   // A tiny run on a few KB of the novel writes the store; the catalog lists it.
-  {
-    std::ifstream in(LOOM_TEST_NOVEL, std::ios::binary);
-    std::string text(8000, '\0');
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    std::ofstream(work + "/novel.txt", std::ios::binary) << text;
-  }
-  const std::string input = work + "/novel.txt", data = work + "/data";
-  const char* inputs[] = {input.c_str()};
-  loom_dataset_options d = loom_dataset_options_default();
-  d.tokenizer = LOOM_TEST_TOKENIZER;
-  d.inputs = inputs;
-  d.n_inputs = 1;
-  d.output = data.c_str();
-  d.format = "text";
-  char* report = nullptr;
-  Check(loom_dataset_build(&d, &report), "loom_dataset_build");
-  Take(report);
+  const std::string data = testing::BuildNovelDataset(work, 8000);
   const std::string yaml =
       "model: {family: qwen3, vocab_size: 151936, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1,\n"
       "        num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8}\n"
@@ -164,7 +142,7 @@ TEST(StudioStateTest, LaunchIsRefusedWithTheReasonUntilThePlanIsValidAndDataIsSe
 }
 
 TEST(FileWriterTest, WritesTextAndPngAndSaysWhyNot) {
-  const std::string work = Workdir("writer");
+  const std::string work = testing::Workdir("writer");
   FileWriter writer;
   writer.WriteText(work + "/a/b.csv", "x,y\n1,2\n");
   writer.WritePng(work + "/c.png", RgbaImage{2, 1, {255, 0, 0, 255, 0, 255, 0, 255}});
