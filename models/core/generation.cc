@@ -55,35 +55,101 @@ int64_t SampleToken(const at::Tensor& logits, const SamplingOptions& o, at::Gene
   return at::multinomial(scaled.softmax(0), 1, /*replacement=*/false, generator).item<int64_t>();
 }
 
+namespace {
+
+void ValidateImageMode(const ImageModeOptions& m, const ModelInputs& prompt) {
+  if (m.start_id < 0) return;
+  const auto fail = [](const std::string& what, const std::string& fix) { throw ConfigError(ErrorWithFix(what, fix)); };
+  if (m.end_id < 0 || m.code_offset <= 0 || m.codes <= 0 || m.tokens <= 0)
+    fail("image mode needs end_id, code_offset, codes and tokens > 0", "take them from the model's image_out config");
+  if (!(m.cfg_scale >= 0) || std::isinf(m.cfg_scale))
+    fail("cfg_scale " + std::to_string(m.cfg_scale) + " is not a finite value >= 0", "pass 1 (no guidance) or e.g. 3");
+  if (m.cfg_scale == 1.0) return;
+  if (static_cast<int64_t>(m.unconditional.size()) != prompt.input_ids.size(1))
+    fail("the unconditional prompt has " + std::to_string(m.unconditional.size()) + " tokens, the prompt " +
+             std::to_string(prompt.input_ids.size(1)),
+         "give classifier-free guidance an unconditional prompt as long as the prompt");
+  if (!prompt.media.empty())
+    fail("classifier-free guidance with input media", "generate images from text prompts, or pass cfg_scale 1");
+}
+
+// Picks each new token: text from the text logits, codes in image mode
+// (guided when there are two rows), the forced end of an image.
+class TokenChooser {
+ public:
+  TokenChooser(const GenerateOptions& o, int64_t last_prompt_token)
+      : o_(o), m_(o.image), generator_(at::make_generator<at::CPUGeneratorImpl>(o.sampling.seed)) {
+    if (m_.start_id >= 0 && last_prompt_token == m_.start_id) codes_left_ = m_.tokens;
+  }
+  // last: (B, V') logits of each row's last position.
+  int64_t Next(const at::Tensor& last) {
+    if (end_due_) {
+      end_due_ = false;
+      return m_.end_id;
+    }
+    if (codes_left_ > 0) {
+      auto codes = last.narrow(-1, m_.code_offset, m_.codes).to(at::kFloat);  // (B, N)
+      auto guided = last.size(0) == 2 ? codes[1] + m_.cfg_scale * (codes[0] - codes[1]) : codes[0];
+      end_due_ = --codes_left_ == 0;
+      return m_.code_offset + SampleToken(guided, o_.sampling, generator_);
+    }
+    const auto text = m_.start_id >= 0 ? last[0].narrow(0, 0, m_.code_offset) : last[0];
+    const int64_t token = SampleToken(text, o_.sampling, generator_);
+    if (m_.start_id >= 0 && token == m_.start_id) codes_left_ = m_.tokens;
+    return token;
+  }
+
+ private:
+  const GenerateOptions& o_;
+  const ImageModeOptions& m_;
+  at::Generator generator_;
+  int64_t codes_left_ = 0;
+  bool end_due_ = false;
+};
+
+}  // namespace
+
 std::vector<int64_t> GenerateTokens(TrainableModel& model, const LogitsFn& logits, const ModelInputs& prompt,
                                     int64_t next_position, int64_t layers, const GenerateOptions& o) {
   ValidateSampling(o.sampling);
+  ValidateImageMode(o.image, prompt);
   if (o.max_new_tokens < 0)
     throw ConfigError(ErrorWithFix("max_new_tokens " + std::to_string(o.max_new_tokens) + " is negative", "pass 0 or more"));
   torch::NoGradGuard no_grad;
-  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(o.sampling.seed);
   std::vector<int64_t> ids = IdsOf(prompt.input_ids);
+  const bool guided = o.image.start_id >= 0 && o.image.cfg_scale != 1.0;
+  TokenChooser choose(o, ids.empty() ? -1 : ids.back());
+  // Row 0 the prompt, row 1 (guided) the unconditional prompt; both get every new token.
+  std::vector<int64_t> uncond = guided ? o.image.unconditional : std::vector<int64_t>{};
+  const int64_t rows = guided ? 2 : 1;
   const auto done = [&](int64_t next) {
     ids.push_back(next);
+    if (guided) uncond.push_back(next);
     return o.stop_id >= 0 && next == o.stop_id;
+  };
+  const auto both = [&]() {
+    auto cond = at::tensor(ids, at::kLong).unsqueeze(0);  // (1, T)
+    return guided ? at::cat({cond, at::tensor(uncond, at::kLong).unsqueeze(0)}) : cond;
   };
   if (!o.kv_cache) {  // the reference: the whole prefix (and its media) every token
     ModelInputs in = prompt;
     for (int64_t i = 0; i < o.max_new_tokens; ++i) {
-      in.input_ids = at::tensor(ids, at::kLong).unsqueeze(0);  // (1, T)
+      in.input_ids = both();  // (B, T)
       in.position_ids = at::Tensor();
-      if (done(SampleToken(logits(in)[0][-1], o.sampling, generator))) break;
+      if (done(choose.Next(logits(in).select(1, -1)))) break;
     }
     return ids;
   }
   model.SetAttentionBackend(std::make_shared<ops::KvCacheAttention>(layers));
   LocalAttentionAfter restore{model};
   ModelInputs in = prompt;  // the first forward: the prompt with its media
+  in.input_ids = both();
+  if (guided && in.position_ids.defined()) in.position_ids = at::cat({in.position_ids, in.position_ids}, -2);
   for (int64_t i = 0; i < o.max_new_tokens; ++i) {
-    if (done(SampleToken(logits(in)[0][-1], o.sampling, generator))) break;
+    if (done(choose.Next(logits(in).select(1, -1)))) break;
     in = ModelInputs{};
-    in.input_ids = at::full({1, 1}, ids.back(), at::kLong);
-    in.position_ids = at::full({1, 1}, next_position + i, at::kLong);  // (B, T); M-RoPE models expand it to t = h = w
+    in.input_ids = at::full({rows, 1}, ids.back(), at::kLong);
+    in.position_ids = at::full({rows, 1}, next_position + i, at::kLong);  // (B, T); M-RoPE models expand it to t = h = w
   }
   return ids;
 }

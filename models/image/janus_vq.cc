@@ -290,7 +290,10 @@ JanusVqHead::JanusVqHead(const JanusVqConfig& c, at::Device device) : Module("Ja
 }
 
 at::Tensor JanusVqHead::forward(const at::Tensor& hidden) {
-  return vision_head->forward(Activation(act_, proj_out->forward(hidden)));
+  // Through the hooks: an omni model's image_out makes the head an FSDP unit.
+  return CallWithHooks(hidden, [this](const at::Tensor& h) {
+    return vision_head->forward(Activation(act_, proj_out->forward(h)));
+  });
 }
 
 JanusVqAligner::JanusVqAligner(const JanusVqConfig& c, at::Device device) : Module("JanusVQVAEAlignerMLP"), act_(c.hidden_act) {
@@ -304,9 +307,11 @@ JanusVqAligner::JanusVqAligner(const JanusVqConfig& c, at::Device device) : Modu
 }
 
 at::Tensor JanusVqAligner::forward(const at::Tensor& x) {
-  auto h = fc1->forward(x);
-  for (const auto& layer : hidden_layers) h = layer->forward(Activation(act_, h));
-  return h;
+  return CallWithHooks(x, [this](const at::Tensor& in) {
+    auto h = fc1->forward(in);
+    for (const auto& layer : hidden_layers) h = layer->forward(Activation(act_, h));
+    return h;
+  });
 }
 
 }  // namespace loom::models

@@ -23,8 +23,9 @@ const std::set<std::string> kAudioKeys = {"model_type", "audio_config", "text_co
                                           "audio_token_id", "architectures", "transformers_version", "dtype",
                                           "torch_dtype", "_name_or_path", "ignore_index", "tie_word_embeddings"};
 const std::set<std::string> kLoomKeys = {"model_type", "components", "image_token_id", "video_token_id", "audio_token_id",
-                                         "vision_start_token_id", "vision_end_token_id", "architectures",
-                                         "transformers_version", "torch_dtype", "dtype"};
+                                         "vision_start_token_id", "vision_end_token_id", "image_out_start_token_id",
+                                         "image_out_end_token_id", "architectures", "transformers_version",
+                                         "torch_dtype", "dtype"};
 
 int64_t TokenId(const json& j, const std::string& key, const std::string& source) {
   if (!j.contains(key) || !j[key].is_number_integer()) {
@@ -139,6 +140,11 @@ OmniConfig FromLoomOmni(const json& j, const std::string& source) {
   }
   for (auto& [name, given] : j["components"].items()) {
     json value = given;
+    if (name == "image_out" && given.is_object() && given.contains("from")) {
+      Fail(source, "components.image_out cannot be taken \"from\" a directory",
+           "give the image decoder inline: a JanusVQVAEConfig (num_embeddings, embed_dim and num_patches of the VQ "
+           "that encodes the data; projection_dim and image_token_embed_dim the LLM's hidden_size)");
+    }
     if (given.is_object() && given.contains("from")) {
       if (given.size() != 1 || !given["from"].is_string()) {
         Fail(source, "components." + name + " has \"from\" and other keys",
@@ -154,12 +160,18 @@ OmniConfig FromLoomOmni(const json& j, const std::string& source) {
       c.vision = Qwen2VisionConfigFromJson(value, source + " (components.vision)");
     } else if (name == "audio") {
       c.audio = AudioEncoderConfigFromJson(value, source + " (components.audio)");
+    } else if (name == "image_out") {
+      c.image_out = JanusVqConfigFromJson(value, source + " (components.image_out)");
     } else {
-      Fail(source, "unknown component '" + name + "'", "components are: llm, vision, audio");
+      Fail(source, "unknown component '" + name + "'", "components are: llm, vision, audio, image_out");
     }
   }
   if (c.HasVision()) ReadVisionTokens(j, source, c);
   if (c.HasAudio()) c.audio_token_id = TokenId(j, "audio_token_id", source);
+  if (c.HasImageOut()) {
+    c.image_out_start_token_id = TokenId(j, "image_out_start_token_id", source);
+    c.image_out_end_token_id = TokenId(j, "image_out_end_token_id", source);
+  }
   return c;
 }
 
@@ -173,6 +185,26 @@ void OmniConfig::Validate(const std::string& source) const {
       Fail(source, "audio_token_id " + std::to_string(audio_token_id) + " is outside the vocabulary (size " +
                        std::to_string(llm.vocab_size) + ")",
            "use the tokenizer's id for the audio placeholder");
+    }
+  }
+  if (image_out) {
+    const std::pair<const char*, int64_t> widths[] = {{"projection_dim", image_out->projection_dim},
+                                                      {"image_token_embed_dim", image_out->image_token_embed_dim}};
+    for (const auto& [key, width] : widths) {
+      if (width != llm.hidden_size) {
+        Fail(source, std::string("components.image_out ") + key + " " + std::to_string(width) +
+                         " is not the LLM's hidden_size " + std::to_string(llm.hidden_size),
+             std::string("set image_out's ") + key + " to " + std::to_string(llm.hidden_size));
+      }
+    }
+    const std::pair<const char*, int64_t> ids[] = {{"image_out_start_token_id", image_out_start_token_id},
+                                                   {"image_out_end_token_id", image_out_end_token_id}};
+    for (const auto& [key, id] : ids) {
+      if (id < 0 || id >= llm.vocab_size) {
+        Fail(source, std::string(key) + " " + std::to_string(id) + " is outside the vocabulary (size " +
+                         std::to_string(llm.vocab_size) + ")",
+             "use the tokenizer's id of the token that opens / closes a generated image");
+      }
     }
   }
   if (!vision) return;
@@ -201,7 +233,16 @@ void OmniConfig::Validate(const std::string& source) const {
 
 int64_t OmniConfig::NumParameters() const {
   const int64_t projector = audio ? audio->d_model * llm.hidden_size + llm.hidden_size : 0;
-  return llm.NumParameters() + (vision ? vision->NumParameters() : 0) + (audio ? audio->NumParameters() + projector : 0);
+  return llm.NumParameters() + (vision ? vision->NumParameters() : 0) + (audio ? audio->NumParameters() + projector : 0) +
+         ImageOutParameters();
+}
+
+int64_t OmniConfig::ImageOutParameters() const {
+  if (!image_out) return 0;
+  const auto& v = *image_out;
+  const int64_t p = v.projection_dim;
+  return v.num_embeddings * v.embed_dim + (v.embed_dim * p + p) + (v.num_hidden_layers - 1) * (p * p + p) +
+         (v.image_token_embed_dim * p + p) + (p * v.num_embeddings + v.num_embeddings);
 }
 
 bool IsOmniModelType(const std::string& model_type) {
@@ -265,6 +306,11 @@ json OmniConfigToJson(const OmniConfig& c) {
     j["components"]["llm"] = text;
     if (c.HasVision()) j["components"]["vision"] = Qwen2VisionConfigToJson(*c.vision);
     if (c.HasAudio()) j["components"]["audio"] = AudioEncoderConfigToJson(*c.audio), j["audio_token_id"] = c.audio_token_id;
+    if (c.HasImageOut()) {
+      j["components"]["image_out"] = JanusVqConfigToJson(*c.image_out);
+      j["image_out_start_token_id"] = c.image_out_start_token_id;
+      j["image_out_end_token_id"] = c.image_out_end_token_id;
+    }
   }
   return j;
 }

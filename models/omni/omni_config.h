@@ -12,6 +12,10 @@
 //   "loom_omni"  Loom's own compositions: {"model_type": "loom_omni",
 //                "components": {"vision": {...}, "audio": {...}, "llm": {...}},
 //                token ids},
+//                "image_out": a JanusVQVAEConfig (models/omni/image_out.h:
+//                the generation embeddings, aligner and head; projection_dim
+//                and image_token_embed_dim are the LLM's hidden_size) with
+//                image_out_start_token_id / image_out_end_token_id,
 //                each component a config.json of its registry family (any
 //                decoder family as the foundation, e.g. qwen3 or qwen3_moe),
 //                or {"from": DIR}: that component's architecture and weights
@@ -33,6 +37,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/audio/audio_config.h"
+#include "models/image/janus_vq.h"
 #include "models/llm/llm_config.h"
 #include "models/llm/mrope_positions.h"
 #include "models/vision/vision_config.h"
@@ -48,16 +53,26 @@ struct OmniConfig {
   int64_t vision_end_token_id = -1;
   std::optional<AudioEncoderConfig> audio;  // the audio encoder ("audio": encoder + projector), when present
   int64_t audio_token_id = -1;              // its placeholder token
+  // The image decoder ("image_out": generation embeddings, aligner, head),
+  // when present; its images open and close with these text tokens, and
+  // code c is token id ImageCodeOffset() + c.
+  std::optional<JanusVqConfig> image_out;
+  int64_t image_out_start_token_id = -1, image_out_end_token_id = -1;
   // Components given as {"from": DIR}: component -> DIR, where its weights
   // are (ComponentNamesIn). Not written by OmniConfigToJson.
   std::map<std::string, std::string> weights_from;
 
   bool HasVision() const { return vision.has_value(); }
   bool HasAudio() const { return audio.has_value(); }
+  bool HasImageOut() const { return image_out.has_value(); }
+  int64_t ImageCodeOffset() const { return llm.vocab_size; }
+  // Tokens of one generated image (num_patches^2), 0 without image_out.
+  int64_t ImageOutTokens() const { return image_out ? image_out->num_patches * image_out->num_patches : 0; }
   // Joins (the vision tower's output width is the LLM's, M-RoPE sections
   // fit the head, token ids inside the vocabulary); throws ConfigError.
   void Validate(const std::string& source) const;
   int64_t NumParameters() const;
+  int64_t ImageOutParameters() const;  // embeddings + aligner + head (0 without image_out)
 };
 
 // Whether config.json's model_type is an omni format (qwen2_vl, qwen2_audio, loom_omni).

@@ -13,6 +13,10 @@ namespace loom::models {
 // placeholder runs match `media`): the prompt and its media run once, then
 // one token at a time with the KV cache (options.kv_cache), each new token
 // at the prompt's largest M-RoPE position + 1 + i, as transformers' Qwen2-VL.
+// With an image decoder, generation runs over ExtendedLogits in image mode
+// (options.image's start, end, offset, codes and tokens set from the
+// config; its cfg_scale and unconditional prompt kept): after the image
+// start token, num_patches^2 codes (ids V + c), then the end token.
 std::vector<int64_t> GenerateOmni(OmniModel& model, const std::vector<int64_t>& prompt, const MediaInputs& media,
                                   const GenerateOptions& options);
 // Greedy, cached; stops after `stop_id` when it is >= 0.

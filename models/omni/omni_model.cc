@@ -91,12 +91,22 @@ PlanSpec OmniModel::AudioSpec(const OmniConfig& config) {
   return spec;  // whole clips on every rank; no selective unit
 }
 
+PlanSpec OmniModel::ImageOutSpec(const OmniConfig&) {
+  PlanSpec spec;
+  // In forward order: the embeddings (root), the aligner at the placed
+  // codes, the head over the hidden states at the loss.
+  spec.fsdp_unit_pattern = "image_out.aligner|image_out.head";
+  spec.root_params = {"image_out.embeddings.weight"};
+  return spec;  // no attention, no selective unit
+}
+
 PlanSpec OmniModel::SpecFor(const OmniConfig& config) {
   PlanSpec spec = LlmSpec(config);
   const auto join = [](const std::string& a, const std::string& b) { return a.empty() ? b : b.empty() ? a : a + "|" + b; };
   std::vector<PlanSpec> encoders;
   if (config.HasVision()) encoders.push_back(VisionSpec(config));
   if (config.HasAudio()) encoders.push_back(AudioSpec(config));
+  if (config.HasImageOut()) encoders.push_back(ImageOutSpec(config));
   for (auto it = encoders.rbegin(); it != encoders.rend(); ++it) {  // forward order: vision, audio, llm
     spec.fsdp_unit_pattern = join(it->fsdp_unit_pattern, spec.fsdp_unit_pattern);
     spec.selective_recompute_pattern = join(it->selective_recompute_pattern, spec.selective_recompute_pattern);
@@ -109,6 +119,7 @@ std::vector<ComponentSpec> OmniModel::component_specs() const {
   std::vector<ComponentSpec> out;
   if (config_.HasVision()) out.push_back({"vision", "vision", VisionSpec(config_), "qwen2_vision"});
   if (config_.HasAudio()) out.push_back({"audio", "audio", AudioSpec(config_), config_.audio->model_type});
+  if (config_.HasImageOut()) out.push_back({"image_out", "image_out", ImageOutSpec(config_), "janus_vq_head"});
   out.push_back({"llm", "llm", LlmSpec(config_), config_.llm.model_type});
   return out;
 }
@@ -119,6 +130,9 @@ OmniModel::OmniModel(const OmniConfig& config, at::Device device) : TrainableMod
   if (config_.HasVision()) vision = register_module("vision", std::make_shared<Qwen2VisionTower>(*config_.vision, device));
   if (config_.HasAudio()) {
     audio = register_module("audio", std::make_shared<AudioComponent>(*config_.audio, config_.llm.hidden_size, device));
+  }
+  if (config_.HasImageOut()) {
+    image_out = register_module("image_out", std::make_shared<ImageOutComponent>(*config_.image_out, device));
   }
   llm = register_module("llm", std::make_shared<DecoderLM>(config_.llm, device));
 }
@@ -131,9 +145,29 @@ void OmniModel::SetExpertDispatcher(std::shared_ptr<ops::ExpertDispatcher> dispa
   llm->SetExpertDispatcher(std::move(dispatcher));
 }
 
+at::Tensor OmniModel::TextIds(const at::Tensor& input_ids) const {
+  const int64_t v = config_.ImageCodeOffset();
+  const int64_t codes = image_out ? config_.image_out->num_embeddings : 0;
+  if (input_ids.numel() == 0) return input_ids;
+  const auto [lo, hi] = input_ids.aminmax();
+  const int64_t low = lo.item<int64_t>(), high = hi.item<int64_t>();
+  if (low < 0 || high >= v + codes) {
+    const std::string range = "[0, " + std::to_string(v + codes) + ")";
+    throw ConfigError(ErrorWithFix(
+        "input id " + std::to_string(low < 0 ? low : high) + " is outside the model's ids " + range +
+            (image_out ? " (text ids below " + std::to_string(v) + ", image codes " + std::to_string(v) + " + c)"
+                       : " (it has no image_out component, so no image-code ids)"),
+        image_out ? "encode target images with a VQ of num_embeddings " + std::to_string(codes) +
+                        " and check the tokenizer's vocabulary fits vocab_size " + std::to_string(v)
+                  : "add components.image_out for image-code ids, or check the tokenizer's vocabulary fits vocab_size " +
+                        std::to_string(v)));
+  }
+  return high >= v ? input_ids.masked_fill(input_ids >= v, 0) : input_ids;
+}
+
 at::Tensor OmniModel::PositionIds(const ModelInputs& in) const {
   if (in.position_ids.defined() || !vision) return in.position_ids;
-  return MropePositionIds(in.input_ids, in.media.image_grid_thw, in.media.video_grid_thw, config_.vision_tokens,
+  return MropePositionIds(TextIds(in.input_ids), in.media.image_grid_thw, in.media.video_grid_thw, config_.vision_tokens,
                           config_.vision->spatial_merge_size, in.doc_ids);
 }
 
@@ -210,12 +244,22 @@ at::Tensor OmniModel::PlaceAudio(const at::Tensor& embeddings, const ModelInputs
   return ReplaceRows(embeddings, audio_at, rows);
 }
 
+at::Tensor OmniModel::PlaceImageCodes(const at::Tensor& embeddings, const ModelInputs& in) {
+  if (!image_out) return embeddings;
+  // Every forward runs the component, on no codes when there are none (its
+  // hooks gather its parameters on every rank).
+  const auto at = (in.input_ids >= config_.ImageCodeOffset()).reshape({-1}).nonzero().squeeze(1);  // (K)
+  const auto codes = in.input_ids.reshape({-1}).index_select(0, at) - config_.ImageCodeOffset();
+  return ReplaceRows(embeddings, at, image_out->forward(codes));  // (K, C) rows
+}
+
 at::Tensor OmniModel::HiddenImpl(const ModelInputs& in, bool record) {
   const SequenceShard shard = in.sequence;
   if (shard.size < 1 || shard.rank < 0 || shard.rank >= shard.size) {
     throw Error("OmniModel: sequence shard " + std::to_string(shard.rank) + " of " + std::to_string(shard.size));
   }
   ModelInputs text = in;
+  text.input_ids = TextIds(in.input_ids);
   text.media = {};
   text.sequence = {};
   text.position_ids = PositionIds(in);
@@ -230,7 +274,7 @@ at::Tensor OmniModel::HiddenImpl(const ModelInputs& in, bool record) {
   // The body owns its captures (a wrapper may run it again).
   return CallWithHooks(in.input_ids, [this, in, text, record, shard](const at::Tensor&) {
     const auto place = [this, &in, shard](const at::Tensor& e) {
-      auto placed = PlaceAudio(PlaceVision(e, in), in);
+      auto placed = PlaceImageCodes(PlaceAudio(PlaceVision(e, in), in), in);
       return shard.size > 1 ? ops::ShardSequence(placed, 1, shard.rank, shard.size, 0) : placed;
     };
     return llm->HiddenEdited(text, place, record);
@@ -244,9 +288,36 @@ at::Tensor OmniModel::Logits(const ModelInputs& in) {
   return at::matmul(h, llm->OutputWeight().to(h.scalar_type()).t());
 }
 
+at::Tensor OmniModel::ExtendedLogits(const ModelInputs& in) {
+  auto h = Hidden(in);
+  auto text = at::matmul(h, llm->OutputWeight().to(h.scalar_type()).t());  // (B, T, V)
+  return image_out ? at::cat({text, image_out->Logits(h).to(text.scalar_type())}, -1) : text;
+}
+
 at::Tensor OmniModel::LossSum(const ModelInputs& in, const at::Tensor& labels, int64_t chunk_size) {
-  auto h = HiddenImpl(in, /*record=*/true);
-  return LossOfHidden(h, llm->OutputWeight(), labels, in, chunk_size, &last_loss_by_group_);
+  auto h = HiddenImpl(in, /*record=*/true);  // (B, T, C); this rank's slice under SP, as labels
+  if (!image_out) return LossOfHidden(h, llm->OutputWeight(), labels, in, chunk_size, &last_loss_by_group_);
+  const int64_t v = config_.ImageCodeOffset(), n = config_.image_out->num_embeddings;
+  const auto flat = labels.reshape({-1});
+  const auto is_code = flat >= v;
+  auto loss = LossOfHidden(h, llm->OutputWeight(), labels.masked_fill(labels >= v, -100), in, chunk_size,
+                           &last_loss_by_group_);
+  // The image head on the positions whose label is a code: (K, C) -> (K, N),
+  // run on no rows when there are none (every parameter takes part).
+  const auto at = is_code.nonzero().squeeze(1);
+  const auto targets = flat.index_select(0, at) - v;  // (K) in [0, N)
+  if (targets.numel() > 0 && targets.max().item<int64_t>() >= n) {
+    throw ConfigError(ErrorWithFix("a label is image code " + std::to_string(targets.max().item<int64_t>()) +
+                                       " but image_out has " + std::to_string(n) + " codes",
+                                   "encode target images with the VQ whose num_embeddings the model's image_out has"));
+  }
+  const auto rows = h.reshape({-1, h.size(-1)}).index_select(0, at);
+  const auto log_probs = image_out->Logits(rows).to(at::kFloat).log_softmax(-1);  // (K, N)
+  const auto token_losses = -log_probs.gather(1, targets.unsqueeze(1)).squeeze(1);  // (K)
+  if (last_loss_by_group_.defined()) {
+    last_loss_by_group_.index_add_(0, in.loss_groups.reshape({-1}).index_select(0, at), token_losses.detach());
+  }
+  return loss + token_losses.sum();
 }
 
 namespace {

@@ -6,6 +6,9 @@
 //   vision  Qwen2VisionTower (images and videos; optional)
 //   audio   AudioComponent: a Whisper-style encoder + a projector to the
 //           LLM's width (optional)
+//   image_out  ImageOutComponent: generation embeddings + aligner at the
+//           image-code positions (ids >= the LLM's vocab), the head's
+//           image-token loss beside the text loss (optional)
 //   llm     DecoderLM (with M-RoPE when there is vision)
 //
 // Parameter names are "<component>.<the component's own names>"
@@ -34,6 +37,7 @@
 #include "models/core/trainable_model.h"
 #include "models/llm/decoder_lm.h"
 #include "models/llm/weight_sources.h"
+#include "models/omni/image_out.h"
 #include "models/omni/omni_config.h"
 #include "models/vision/qwen2_vision.h"
 
@@ -59,6 +63,7 @@ class OmniModel : public TrainableModel {
   static PlanSpec LlmSpec(const OmniConfig& config);
   static PlanSpec VisionSpec(const OmniConfig& config);  // config must have vision
   static PlanSpec AudioSpec(const OmniConfig& config);   // config must have audio
+  static PlanSpec ImageOutSpec(const OmniConfig& config);  // config must have image_out
 
   // Parameters zero-filled on `device` (at::kMeta: shapes only) until
   // InitWeights or LoadFrom.
@@ -67,6 +72,12 @@ class OmniModel : public TrainableModel {
   // Final hidden states (B, T, C) and full logits (B, T, V; tests, inference).
   at::Tensor Hidden(const ModelInputs& in);
   at::Tensor Logits(const ModelInputs& in);
+  // Logits over the extended vocabulary (B, T, V + N): the text head's, then
+  // the image head's (image_out; without it, Logits). For generation.
+  at::Tensor ExtendedLogits(const ModelInputs& in);
+  // The text loss over labels in [0, V) plus, with image_out, the image
+  // head's cross-entropy over labels V + c (code c), both sums; loss groups
+  // sum both kinds of token.
   at::Tensor LossSum(const ModelInputs& in, const at::Tensor& labels, int64_t chunk_size) override;
   double AuxLoss() const override { return llm->AuxLoss(); }
   RouterStats* router_stats() const override { return llm->router_stats(); }
@@ -99,6 +110,7 @@ class OmniModel : public TrainableModel {
   const OmniConfig& config() const { return config_; }
   std::shared_ptr<Qwen2VisionTower> vision;  // null without a vision component
   std::shared_ptr<AudioComponent> audio;     // null without an audio component
+  std::shared_ptr<ImageOutComponent> image_out;  // null without an image decoder
   std::shared_ptr<DecoderLM> llm;
 
  private:
@@ -108,6 +120,12 @@ class OmniModel : public TrainableModel {
   at::Tensor PlaceVision(const at::Tensor& embeddings, const ModelInputs& in);
   // The same for the audio clips at the audio placeholders.
   at::Tensor PlaceAudio(const at::Tensor& embeddings, const ModelInputs& in);
+  // The same for image codes (ids >= V) through image_out.
+  at::Tensor PlaceImageCodes(const at::Tensor& embeddings, const ModelInputs& in);
+  // input_ids with image codes replaced by a text id (the LLM embeds them,
+  // then PlaceImageCodes overwrites those rows); ConfigError for an id
+  // outside [0, V + N).
+  at::Tensor TextIds(const at::Tensor& input_ids) const;
 
   OmniConfig config_;
 };

@@ -83,13 +83,21 @@ std::vector<ComponentEstimate> EstimateOmniMemory(const models::OmniConfig& conf
       const int64_t clips = (media_tokens + per_clip - 1) / std::max<int64_t>(1, per_clip);
       ce.positions = rows * clips * a.max_source_positions;
       ce.estimate = EstimateEncoder(AudioShape(a, config.llm.hidden_size), state, c.recompute, ce.positions);
+    } else if (c.name == "image_out" && config.HasImageOut()) {
+      // One root unit; per image position the aligner's and head's
+      // activations (codebook dim, two hidden widths each, the code logits).
+      const auto& v = *config.image_out;
+      const int64_t p = v.projection_dim;
+      ce.positions = rows * media_tokens;
+      ce.estimate = EstimateEncoder({config.ImageOutParameters(), 0, 0, p, 0, 0, v.embed_dim + 4 * p + v.num_embeddings},
+                                    state, c.recompute, ce.positions);
     } else if (c.name == "llm") {
       const int64_t sp = state.shape().sp;
       ce.positions = rows * ((seq_len + sp - 1) / sp);
       ce.estimate = EstimateMemory(config.llm, state, c.recompute, seq_len, rows, c.fsdp.layers_per_unit);
     } else {
       throw ConfigError(ErrorWithFix("plan component '" + c.name + "' is not a component of this omni model",
-                                     "plan its components: vision, audio (when present) and llm"));
+                                     "plan its components: vision, audio, image_out (when present) and llm"));
     }
     out.push_back(ce);
   }

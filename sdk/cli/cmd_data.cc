@@ -52,7 +52,8 @@ void RunChatBuild(const data::Tokenizer& tokenizer, BuildArgs args) {
   for (const auto& prefix : report.prefixes) std::cout << "wrote " << prefix << ".{tokens,docs,json,chat.json}\n";
   for (const auto& issue : report.first_issues) std::cout << "skipped " << issue << "\n";
   std::cout << "loom data build: conversations " << Grouped(report.n_samples) << ", tokens " << Grouped(report.n_tokens)
-            << ", images " << Grouped(report.n_images) << ", audio clips " << Grouped(report.n_clips) << ", skipped "
+            << ", images " << Grouped(report.n_images) << ", audio clips " << Grouped(report.n_clips)
+            << ", output images " << Grouped(report.n_images_out) << ", skipped "
             << Grouped(report.n_skipped);
   for (const auto& [reason, count] : report.skipped_by_reason) std::cout << " (" << reason << ": " << count << ")";
   std::cout << "\n";
@@ -121,6 +122,12 @@ void RunInspect(const InspectArgs& args) {
   std::cout << "  chat: " << Grouped(labels) << " label tokens (assistant replies), " << Grouped(images) << " images, "
             << Grouped(clips) << " audio clips, " << Grouped(media_tokens) << " media placeholder tokens; audio encoder "
             << chat.audio_encoder() << ", " << chat.audio_options().n_mels << " mel bins\n";
+  if (chat.HasImageOut()) {
+    int64_t drawn = 0;
+    for (int64_t d = 0; d < chat.n_docs(); ++d) drawn += static_cast<int64_t>(chat.sample(d).image_out.size());
+    std::cout << "  output images: " << Grouped(drawn) << ", " << chat.image_tokenizer().tokens << " codes each of "
+              << chat.image_tokenizer().num_embeddings << " (image tokenizer " << chat.image_tokenizer().dir << ")\n";
+  }
   for (const auto& m : chat.sample(0).media) {
     std::cout << "  doc 0 " << (m.kind == data::MediaKind::kImage ? "image " : "audio ") << m.path << ": "
               << m.tokens << " tokens at " << m.offset << "\n";
@@ -141,6 +148,9 @@ void AddDataCommand(CLI::App& app, int* exit_code) {
   b->add_option("--audio-encoder", build->chat.audio_encoder,
                 "chat: the audio encoder whose output rows set a clip's tokens (qwen2_audio_encoder | whisper)");
   b->add_option("--n-mels", build->chat.audio.n_mels, "chat: mel bins of the audio features (80 or 128)");
+  b->add_option("--image-tokenizer", build->chat.image_tokenizer,
+                "chat: a janus_vqgan model directory that encodes output images (assistant images, "
+                "{\"prompt\", \"target_image\"} samples) to codes");
   b->add_option("--audio-start", build->chat.chat.audio_start,
                 "chat: the audio start marker token (with --audio-pad and --audio-end)");
   b->add_option("--audio-pad", build->chat.chat.audio_pad, "chat: the audio placeholder token");

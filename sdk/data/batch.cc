@@ -3,7 +3,7 @@
 namespace loom::data {
 
 const char* LossGroupName(int group) {
-  static const char* kNames[kLossGroups] = {"text", "image", "audio", "image+audio"};
+  static const char* kNames[kLossGroups] = {"text", "image", "audio", "image+audio", "image_out"};
   return group >= 0 && group < kLossGroups ? kNames[group] : "unknown";
 }
 

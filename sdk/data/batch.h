@@ -38,9 +38,11 @@ namespace loom::data {
 constexpr int64_t kIgnoreIndex = -100;
 
 // What a conversation holds besides text; its labels' loss group.
-enum class LossGroup : int64_t { kText = 0, kImage = 1, kAudio = 2, kImageAudio = 3 };
-constexpr int kLossGroups = 4;
-const char* LossGroupName(int group);  // "text", "image", "audio", "image+audio"
+// kImageOut: the positions whose label is an image code (the image-token
+// loss of a model with an image decoder), whatever the conversation.
+enum class LossGroup : int64_t { kText = 0, kImage = 1, kAudio = 2, kImageAudio = 3, kImageOut = 4 };
+constexpr int kLossGroups = 5;
+const char* LossGroupName(int group);  // "text", "image", "audio", "image+audio", "image_out"
 
 // Why a loader skipped a sample while reading (the builder's reasons are in
 // the dataset's report): kTooLong counts conversations longer than a row.

@@ -13,6 +13,7 @@
 #include "ops/base/error.h"
 #include "sdk/data/audio_decode.h"
 #include "sdk/data/dataset_builder.h"
+#include "sdk/data/image_codes.h"
 
 namespace loom::data {
 namespace {
@@ -32,7 +33,7 @@ ChatMarkers MarkersOf(const Tokenizer& tok, const ChatTemplate& t) {
   return {id(t.image_pad), id(t.vision_start), id(t.vision_end), id(t.audio_pad), id(t.audio_start), id(t.audio_end)};
 }
 
-json SampleToJson(const ChatTokens& t) {
+json SampleToJson(const ChatTokens& t, const std::vector<std::vector<int32_t>>& codes) {
   json labels = json::array();
   for (size_t k = 0; k < t.trainable.size(); ++k) {
     if (!t.trainable[k]) continue;
@@ -47,7 +48,12 @@ json SampleToJson(const ChatTokens& t) {
     media.push_back({{"kind", m.kind == MediaKind::kImage ? "image" : "audio"}, {"path", m.path}, {"offset", m.offset},
                      {"tokens", m.tokens}});
   }
-  return {{"labels", labels}, {"media", media}};
+  json image_out = json::array();
+  for (size_t k = 0; k < t.image_out.size(); ++k) {
+    const auto& m = t.image_out[k];
+    image_out.push_back({{"path", m.path}, {"offset", m.offset}, {"tokens", m.tokens}, {"codes", codes[k]}});
+  }
+  return {{"labels", labels}, {"media", media}, {"image_out", image_out}};
 }
 
 // One output dataset being written.
@@ -105,7 +111,14 @@ ChatDataset ChatDataset::Open(const std::string& prefix) {
         sample.media.push_back({m2.at("kind") == "image" ? MediaKind::kImage : MediaKind::kAudio, m2.at("path"),
                                 m2.at("offset"), m2.at("tokens")});
       }
+      for (const auto& m2 : s.value("image_out", json::array())) {
+        sample.image_out.push_back({m2.at("path"), m2.at("offset"), m2.at("codes").get<std::vector<int32_t>>()});
+      }
       d.samples_.push_back(std::move(sample));
+    }
+    if (j.contains("image_tokenizer")) {
+      const auto& t = j.at("image_tokenizer");
+      d.image_tokenizer_ = {t.at("dir"), t.at("num_embeddings"), t.at("tokens")};
     }
   } catch (const json::exception& e) {
     throw ConfigError(ErrorWithFix(path + ": " + e.what(), "rebuild the dataset with `loom data build --format chat`"));
@@ -125,6 +138,8 @@ ChatBuildReport BuildChatDataset(const Tokenizer& tok, const ChatBuildOptions& o
   if (o.audio_encoder != "qwen2_audio_encoder" && o.audio_encoder != "whisper") {
     throw ConfigError(ErrorWithFix("audio encoder '" + o.audio_encoder + "'", "use qwen2_audio_encoder or whisper"));
   }
+  std::unique_ptr<ImageCodec> codec;
+  if (!o.image_tokenizer.empty()) codec = std::make_unique<ImageCodec>(o.image_tokenizer);
   ChatBuildReport report;
   std::map<std::string, int64_t> skipped;
   const auto skip = [&](const std::string& reason, const std::string& where, const std::string& why) {
@@ -159,11 +174,20 @@ ChatBuildReport BuildChatDataset(const Tokenizer& tok, const ChatBuildOptions& o
         continue;
       }
       ChatTokens tokens;
+      std::vector<std::vector<int32_t>> codes;
       try {
         const auto conv = ParseConversation(j, base, where);
-        tokens = TokenizeChat(conv, tok, o.chat, [&](const ContentPart& p) {
+        tokens = TokenizeChat(conv, tok, o.chat, [&](const ContentPart& p) -> int64_t {
+          if (p.kind == MediaKind::kImageOut) {
+            if (!codec) {
+              throw ConfigError(ErrorWithFix(where + " has an output image (" + p.text + ") but no image tokenizer was given",
+                                             "pass --image-tokenizer DIR (a janus_vqgan model: `loom train` on one makes it)"));
+            }
+            return codec->tokens();
+          }
           return p.kind == MediaKind::kImage ? ImageTokens(p.text, o.image) : AudioTokens(p.text, o.audio, o.audio_encoder);
         });
+        for (const auto& m : tokens.image_out) codes.push_back(codec->Encode(m.path));  // DataError: unreadable
       } catch (const DataError& e) {
         const std::string why = e.what();
         skip(why.find("image") != std::string::npos   ? "unreadable image"
@@ -174,7 +198,8 @@ ChatBuildReport BuildChatDataset(const Tokenizer& tok, const ChatBuildOptions& o
       }
       Output& out = outs[split && SplitFraction(line) < o.eval_fraction ? 1 : 0];
       out.writer->Append(tokens.ids);
-      out.samples.push_back(SampleToJson(tokens));
+      out.samples.push_back(SampleToJson(tokens, codes));
+      report.n_images_out += static_cast<int64_t>(tokens.image_out.size());
       ++report.n_samples;
       report.n_tokens += static_cast<int64_t>(tokens.ids.size()) + 1;
       for (const auto& m : tokens.media) (m.kind == MediaKind::kImage ? report.n_images : report.n_clips) += 1;
@@ -197,6 +222,11 @@ ChatBuildReport BuildChatDataset(const Tokenizer& tok, const ChatBuildOptions& o
     meta["format"] = "loom.chat";
     meta["version"] = kChatVersion;
     meta["markers"] = MarkersToJson(markers);
+    if (report.n_images_out > 0) {
+      meta["image_tokenizer"] = {{"dir", fs::absolute(codec->dir()).lexically_normal().string()},
+                                 {"num_embeddings", codec->config().num_embeddings},
+                                 {"tokens", codec->tokens()}};
+    }
     meta["samples"] = std::move(out.samples);
     std::ofstream(out.prefix + ".chat.json.tmp") << meta.dump();
     fs::rename(out.prefix + ".chat.json.tmp", out.prefix + ".chat.json");

@@ -11,9 +11,16 @@
 //                                 "template": the markers' strings,
 //                                 "image": the processor options,
 //                                 "audio": {"n_mels", "encoder"},
+//                                 "image_tokenizer": {"dir", "num_embeddings",
+//                                 "tokens"} (with output images),
 //                                 "samples": per document {"labels": [[begin,
 //                                 end), ...] trainable id ranges, "media":
-//                                 [{"kind", "path", "offset", "tokens"}]}}.
+//                                 [{"kind", "path", "offset", "tokens"}],
+//                                 "image_out": [{"path", "offset", "tokens",
+//                                 "codes"}]}}.
+// Output images (an assistant turn's) are encoded to codes when built, by
+// the image tokenizer (image_codes.h); the stream holds placeholders the
+// loader replaces with the codes' token ids.
 // Media stay files (paths resolved when built); the loader decodes and
 // processes them, checking each still gives its stored token count.
 //
@@ -40,9 +47,23 @@ struct ChatMarkers {  // token ids of the chat template's media markers (-1: not
   int32_t audio_pad = -1, audio_start = -1, audio_end = -1;
 };
 
+struct ImageOutSample {
+  std::string path;
+  int64_t offset = 0;          // first placeholder id within the document
+  std::vector<int32_t> codes;  // the image tokenizer's codes, one per placeholder
+};
+
 struct ChatSample {
   std::vector<std::pair<int64_t, int64_t>> labels;  // trainable id ranges [begin, end) within the document
   std::vector<ChatTokens::Media> media;
+  std::vector<ImageOutSample> image_out;  // output images
+};
+
+// The image tokenizer a dataset's output images were encoded with.
+struct ImageTokenizerInfo {
+  std::string dir;             // "" when the dataset has no output images
+  int64_t num_embeddings = 0;  // codes
+  int64_t tokens = 0;          // codes per image
 };
 
 class ChatDataset {
@@ -59,6 +80,8 @@ class ChatDataset {
   const Qwen2VlImageOptions& image_options() const { return processing_.image; }
   const WhisperFeatureOptions& audio_options() const { return processing_.audio; }
   const std::string& audio_encoder() const { return processing_.audio_encoder; }
+  const ImageTokenizerInfo& image_tokenizer() const { return image_tokenizer_; }
+  bool HasImageOut() const { return !image_tokenizer_.dir.empty(); }
   // The template and processors it was built with (saved beside an export).
   const ChatProcessing& processing() const { return processing_; }
 
@@ -68,6 +91,7 @@ class ChatDataset {
   std::vector<ChatSample> samples_;
   ChatMarkers markers_;
   ChatProcessing processing_;
+  ImageTokenizerInfo image_tokenizer_;
 };
 
 struct ChatBuildOptions {
@@ -78,11 +102,14 @@ struct ChatBuildOptions {
   Qwen2VlImageOptions image;
   WhisperFeatureOptions audio;
   std::string audio_encoder = "qwen2_audio_encoder";  // qwen2_audio_encoder | whisper
+  // A janus_vqgan directory that encodes output images (assistant images,
+  // {"prompt", "target_image"} samples) to codes; required when there are any.
+  std::string image_tokenizer;
 };
 
 struct ChatBuildReport {
   std::vector<std::string> prefixes;
-  int64_t n_samples = 0, n_tokens = 0, n_images = 0, n_clips = 0, n_skipped = 0;
+  int64_t n_samples = 0, n_tokens = 0, n_images = 0, n_clips = 0, n_images_out = 0, n_skipped = 0;
   std::vector<std::pair<std::string, int64_t>> skipped_by_reason;  // reason -> count
   std::vector<std::string> first_issues;                           // "file line N: why", the first 20
 };

@@ -49,6 +49,13 @@ ChatLoader::ChatLoader(const ChatDataset& dataset, const ChatLoaderOptions& o) :
                                    "use seq_len (or max tokens) >= 2, rows and pad multiple >= 1, an encoder token "
                                    "cost >= 0 and a rank inside the data world"));
   }
+  if (dataset.HasImageOut() && o.image_code_offset <= 0) {
+    throw ConfigError(ErrorWithFix(dataset.tokens().prefix() + " has output images (encoded by " +
+                                       dataset.image_tokenizer().dir + ") but the model has no image decoder",
+                                   "add components.image_out to the model (num_embeddings " +
+                                       std::to_string(dataset.image_tokenizer().num_embeddings) + ", num_patches^2 = " +
+                                       std::to_string(dataset.image_tokenizer().tokens) + ")"));
+  }
   if (Rows(0).empty()) {
     const std::string what = dynamic() ? "data.max_tokens_per_micro_batch " + std::to_string(p.max_tokens)
                                        : "data.seq_len " + std::to_string(p.seq_len);
@@ -180,8 +187,14 @@ PackedBatch ChatLoader::Next() {
     int64_t at = 0;
     for (size_t k = 0; k < row->docs.size(); ++k) {
       const int64_t d = row->docs[k];
-      const auto tokens = dataset_.tokens().Doc(d);
+      const auto stored = dataset_.tokens().Doc(d);
       const auto& sample = dataset_.sample(d);
+      std::vector<int64_t> tokens(stored.begin(), stored.end());
+      for (const auto& image : sample.image_out) {  // placeholders -> the codes' ids
+        for (size_t k = 0; k < image.codes.size(); ++k) {
+          tokens.at(static_cast<size_t>(image.offset) + k) = options_.image_code_offset + image.codes[k];
+        }
+      }
       const auto n = static_cast<int64_t>(tokens.size());
       ++batch.read.samples;
       if (!AddMedia(d, &pixels, &grids, &features, &lengths, &batch.read)) {
@@ -196,7 +209,12 @@ PackedBatch ChatLoader::Next() {
         positions[j][at + i] = i;
         docs[j][at + i] = static_cast<int64_t>(k);
         groups[j][at + i] = group;
-        if (i + 1 < n && trainable[static_cast<size_t>(i + 1)]) labels[j][at + i] = tokens[static_cast<size_t>(i + 1)];
+        if (i + 1 < n && trainable[static_cast<size_t>(i + 1)]) {
+          labels[j][at + i] = tokens[static_cast<size_t>(i + 1)];
+          if (!sample.image_out.empty() && labels[j][at + i] >= options_.image_code_offset) {
+            groups[j][at + i] = static_cast<int64_t>(LossGroup::kImageOut);
+          }
+        }
       }
       at += n;
     }

@@ -19,7 +19,10 @@
 // else -100; loss_groups the conversation's LossGroup; segments the runs of
 // doc_ids. Media: every image of the row's conversations decoded and
 // processed (ProcessQwen2VlImage), every clip decoded, resampled to 16 kHz
-// and turned into Whisper features, in order.
+// and turned into Whisper features, in order. Output images: their
+// placeholders become the codes' token ids (image_code_offset + code, the
+// model's extended vocabulary), so their labels are codes too, in loss
+// group kImageOut.
 //
 // Bad samples: a conversation whose file is missing, does not decode, or no
 // longer gives its stored token count (it changed since the build) is
@@ -43,6 +46,9 @@ struct ChatLoaderOptions {
   uint64_t seed = 0;
   int data_rank = 0, data_world = 1;
   int64_t epochs = 0;            // 0: forever
+  // Token id of image code 0 (the model's text vocab_size; 0: the model has
+  // no image decoder, and a dataset with output images is refused).
+  int64_t image_code_offset = 0;
 };
 
 class ChatLoader : public BatchStream {

@@ -54,10 +54,10 @@ std::vector<Piece> Render(const Conversation& c, const ChatTemplate& t) {
         text(part.text, reply);
         continue;
       }
-      const bool image = part.kind == MediaKind::kImage;
-      special(image ? t.vision_start : t.audio_start);
-      out.push_back({Piece::Kind::kMedia, part.text, false, part.kind});
-      special(image ? t.vision_end : t.audio_end);
+      const bool image = part.kind != MediaKind::kAudio, drawn = part.kind == MediaKind::kImageOut;
+      special(image ? t.vision_start : t.audio_start, drawn);
+      out.push_back({Piece::Kind::kMedia, part.text, drawn, part.kind});
+      special(image ? t.vision_end : t.audio_end, drawn);
     }
     special("<|im_end|>", reply);
     text("\n");
@@ -80,11 +80,16 @@ int32_t SpecialId(const Tokenizer& tok, const std::string& token) {
 Conversation ParseConversation(const json& j, const std::string& base_dir, const std::string& where) {
   if (!j.is_object()) Bad(where, "a sample is not a JSON object", "write one object per line");
   Conversation c;
+  if (!j.contains("messages") && j.contains("target_image")) {  // text to image
+    c.messages.push_back({"user", {{false, MediaKind::kImage, StringField(j, "prompt", where)}}});
+    c.messages.push_back({"assistant", {{true, MediaKind::kImageOut, MediaPath(StringField(j, "target_image", where), base_dir)}}});
+    return c;
+  }
   if (!j.contains("messages")) {  // the pair formats
     const bool image = j.contains("image") && j.contains("caption");
     const bool audio = j.contains("audio") && j.contains("transcript");
     if (image == audio) {
-      Bad(where, "a sample needs \"messages\", or \"image\" + \"caption\", or \"audio\" + \"transcript\"",
+      Bad(where, "a sample needs \"messages\", or \"image\" + \"caption\", \"audio\" + \"transcript\" or \"prompt\" + \"target_image\"",
           "see docs/data.md for the formats");
     }
     ContentPart media{true, image ? MediaKind::kImage : MediaKind::kAudio,
@@ -111,7 +116,8 @@ Conversation ParseConversation(const json& j, const std::string& base_dir, const
           msg.content.push_back({false, MediaKind::kImage, StringField(part, "text", where)});
         } else if (type == "image" || type == "audio") {
           const bool image = type == "image";
-          msg.content.push_back({true, image ? MediaKind::kImage : MediaKind::kAudio,
+          const MediaKind kind = !image ? MediaKind::kAudio : msg.role == "assistant" ? MediaKind::kImageOut : MediaKind::kImage;
+          msg.content.push_back({true, kind,
                                  MediaPath(StringField(part, image ? "image" : "audio", where), base_dir)});
         } else {
           Bad(where, "a content part has type '" + type + "'", "use text, image or audio");
@@ -131,7 +137,7 @@ Conversation ParseConversation(const json& j, const std::string& base_dir, const
 std::string RenderChat(const Conversation& c, const ChatTemplate& t) {
   std::string s;
   for (const auto& p : Render(c, t)) {
-    s += p.kind != Piece::Kind::kMedia ? p.text : p.media == MediaKind::kImage ? t.image_pad : t.audio_pad;
+    s += p.kind != Piece::Kind::kMedia ? p.text : p.media != MediaKind::kAudio ? t.image_pad : t.audio_pad;
   }
   return s;
 }
@@ -153,11 +159,12 @@ ChatTokens TokenizeChat(const Conversation& c, const Tokenizer& tok, const ChatT
       emit(SpecialId(tok, p.text), p.trainable);
       ++i;
     } else if (p.kind == Piece::Kind::kMedia) {
-      const bool image = p.media == MediaKind::kImage;
+      const bool image = p.media != MediaKind::kAudio;
       const int32_t pad = SpecialId(tok, image ? t.image_pad : t.audio_pad);
       const int64_t n = media_tokens(ContentPart{true, p.media, p.text});
-      out.media.push_back({p.media, p.text, static_cast<int64_t>(out.ids.size()), n});
-      for (int64_t k = 0; k < n; ++k) emit(pad, false);
+      (p.media == MediaKind::kImageOut ? out.image_out : out.media)
+          .push_back({p.media, p.text, static_cast<int64_t>(out.ids.size()), n});
+      for (int64_t k = 0; k < n; ++k) emit(pad, p.trainable);  // output codes are labels; encoder rows are not
       ++i;
     } else {
       std::string prefix;

@@ -7,6 +7,12 @@
 //                                       {"type": "audio", "audio": "PATH"}]}, ...]}
 // or a pair, read as a user turn with the media and an assistant reply:
 //   {"image": "PATH", "caption": "..."}   {"audio": "PATH", "transcript": "..."}
+// or, for image output, a user turn with the text and an assistant reply
+// that is the image:
+//   {"prompt": "...", "target_image": "PATH"}
+// An image in an assistant turn is an output image (MediaKind::kImageOut):
+// "<|vision_start|>" + its code placeholders + "<|vision_end|>", all of
+// them trainable (the model learns to open, draw and close the image).
 // Relative media paths resolve against the JSONL file's directory.
 //
 // Rendering: ChatML as Qwen2-VL's chat template writes it (a default system
@@ -32,7 +38,7 @@
 
 namespace loom::data {
 
-enum class MediaKind { kImage, kAudio };
+enum class MediaKind { kImage, kAudio, kImageOut };
 
 struct ContentPart {
   bool is_media = false;
@@ -71,7 +77,8 @@ struct ChatTokens {
     int64_t offset = 0;  // first placeholder id
     int64_t tokens = 0;  // placeholder ids (the encoder's output rows)
   };
-  std::vector<Media> media;  // in order of appearance
+  std::vector<Media> media;      // input images and clips, in order of appearance
+  std::vector<Media> image_out;  // output images (kind kImageOut), in order
 };
 
 // Tokenizes the rendered conversation; `media_tokens(part)` gives each media

@@ -13,7 +13,7 @@ void CheckChatDataFits(const data::ChatDataset& d, const models::OmniModel* omni
   }
   const std::string name = d.tokens().prefix();
   if (!omni) {
-    if (images || clips) {
+    if (images || clips || d.HasImageOut()) {
       throw ConfigError(ErrorWithFix(name + " holds images or audio, and the model is a text LLM",
                                      "train an omni model (model.config or model.path of a loom_omni, qwen2_vl or "
                                      "qwen2_audio model)"));
@@ -55,6 +55,19 @@ void CheckChatDataFits(const data::ChatDataset& d, const models::OmniModel* omni
         problems.push_back("audio encoder: the dataset counts tokens for " + d.audio_encoder() + ", the model has " +
                            c.audio->model_type + "; fix: rebuild with --audio-encoder " + c.audio->model_type);
       }
+    }
+  }
+  if (d.HasImageOut()) {
+    const auto& tok = d.image_tokenizer();
+    if (!c.HasImageOut()) {
+      problems.push_back(name + " holds output images and the model has no image decoder; fix: add components.image_out");
+    } else {
+      same("image codes (num_embeddings)", tok.num_embeddings, c.image_out->num_embeddings,
+           "set image_out's num_embeddings to the image tokenizer's (" + tok.dir + ")");
+      same("codes per output image", tok.tokens, c.ImageOutTokens(),
+           "set image_out's num_patches to the image tokenizer's (" + tok.dir + ")");
+      same("output image start id", d.markers().vision_start, c.image_out_start_token_id, rebuild);
+      same("output image end id", d.markers().vision_end, c.image_out_end_token_id, rebuild);
     }
   }
   if (problems.empty()) return;

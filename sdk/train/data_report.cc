@@ -47,7 +47,9 @@ nlohmann::json PreviewBatches(const config::LoomConfig& cfg, int64_t n_batches) 
   } else {
     text = std::make_unique<data::TokenDataset>(data::TokenDataset::Open(cfg.data.train));
   }
-  auto loader = OpenLoader(cfg, text.get(), chat.get(), /*eval=*/false, 0, 1);
+  // Without a model, image codes are shown after the tokenizer's vocabulary.
+  auto loader = OpenLoader(cfg, text.get(), chat.get(), /*eval=*/false, 0, 1,
+                           chat ? chat->tokens().info().vocab_size : 0);
   nlohmann::json batches = nlohmann::json::array();
   double fill_sum = 0;
   for (int64_t i = 0; i < n_batches && !loader->done(); ++i) {

@@ -18,12 +18,23 @@ namespace loom::train {
 namespace fs = std::filesystem;
 
 void WriteGenerationFiles(const config::LoomConfig& cfg, const std::string& dataset_tokenizer,
-                          const data::ChatProcessing* chat, const std::string& dir) {
+                          const data::ChatProcessing* chat, const std::string& dir,
+                          const std::string& image_tokenizer) {
   const std::string tokenizer = cfg.data.tokenizer.empty() ? dataset_tokenizer : cfg.data.tokenizer;
   if (!tokenizer.empty() && fs::exists(tokenizer)) {
     fs::copy_file(tokenizer, fs::path(dir) / "tokenizer.json", fs::copy_options::overwrite_existing);
   }
   if (chat) data::WriteChatProcessing(*chat, (fs::path(dir) / "loom_chat.json").string());
+  if (!image_tokenizer.empty() && fs::exists(fs::path(image_tokenizer) / "config.json")) {
+    const auto to = fs::path(dir) / "image_tokenizer";
+    fs::create_directories(to);
+    for (const auto& entry : fs::directory_iterator(image_tokenizer)) {
+      const auto name = entry.path().filename().string();
+      if (entry.is_regular_file() && (name == "config.json" || name.ends_with(".safetensors"))) {
+        fs::copy_file(entry.path(), to / name, fs::copy_options::overwrite_existing);
+      }
+    }
+  }
 }
 
 bool IsCheckpoint(const std::string& path) {
@@ -56,14 +67,16 @@ std::string ExportCheckpoint(const std::string& checkpoint, const std::string& o
   // The tokenizer and chat processing, from the config's dataset when it is still there.
   std::string dataset_tokenizer;
   std::unique_ptr<data::ChatProcessing> chat;
+  std::string image_tokenizer;
   if (data::ChatDataset::Exists(cfg.data.train)) {
     const auto ds = data::ChatDataset::Open(cfg.data.train);
     dataset_tokenizer = ds.tokens().info().tokenizer;
     chat = std::make_unique<data::ChatProcessing>(ds.processing());
+    image_tokenizer = ds.image_tokenizer().dir;
   } else if (!cfg.data.train.empty() && fs::exists(cfg.data.train + ".json")) {
     dataset_tokenizer = data::TokenDataset::Open(cfg.data.train).info().tokenizer;
   }
-  WriteGenerationFiles(cfg, dataset_tokenizer, chat.get(), out);
+  WriteGenerationFiles(cfg, dataset_tokenizer, chat.get(), out, image_tokenizer);
   std::ostringstream os;
   os << "exported checkpoint " << dir << " (step " << meta.step << ", " << meta.family << ", "
      << meta.num_parameters << " parameters, " << (dtype == at::kFloat ? "fp32" : "bf16") << ") to " << out;

@@ -17,9 +17,13 @@ namespace loom::train {
 // Beside an exported model in `dir`: the tokenizer (data.tokenizer, else
 // `dataset_tokenizer`, the one the dataset was built with) as
 // tokenizer.json and, for conversations (`chat` non-null), the chat template
-// and processors as loom_chat.json. A tokenizer file that no longer exists is skipped.
+// and processors as loom_chat.json; with output images, the image
+// tokenizer that encoded them (`image_tokenizer`, a janus_vqgan directory)
+// as image_tokenizer/, which `loom generate` decodes codes with. A
+// tokenizer file or directory that no longer exists is skipped.
 void WriteGenerationFiles(const config::LoomConfig& cfg, const std::string& dataset_tokenizer,
-                          const data::ChatProcessing* chat, const std::string& dir);
+                          const data::ChatProcessing* chat, const std::string& dir,
+                          const std::string& image_tokenizer = "");
 
 // A training checkpoint (a step directory, or a root whose `latest` names
 // one) as a Hugging Face directory `out`: the model is rebuilt from the

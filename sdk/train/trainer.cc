@@ -171,7 +171,8 @@ std::unique_ptr<Trainer> Trainer::Create(const config::LoomConfig& cfg, const co
   const int data_world = t->distributed() ? t->groups().dp->size() : 1;
   const auto seed = static_cast<uint64_t>(cfg.train.seed);
   t->data_world = data_world;
-  t->loader = OpenLoader(cfg, t->train_data.get(), t->train_chat.get(), /*eval=*/false, data_rank, data_world);
+  const int64_t code_offset = t->omni && t->omni->config().HasImageOut() ? t->omni->config().ImageCodeOffset() : 0;
+  t->loader = OpenLoader(cfg, t->train_data.get(), t->train_chat.get(), /*eval=*/false, data_rank, data_world, code_offset);
   if (cfg.data.prefetch > 0) {
     t->loader = std::make_unique<data::PrefetchStream>(std::move(t->loader), static_cast<int>(cfg.data.prefetch));
   }
@@ -184,7 +185,8 @@ std::unique_ptr<Trainer> Trainer::Create(const config::LoomConfig& cfg, const co
     } else {
       t->eval_data = std::make_unique<data::TokenDataset>(data::TokenDataset::Open(cfg.data.eval));
     }
-    auto eval_loader = OpenLoader(cfg, t->eval_data.get(), t->eval_chat.get(), /*eval=*/true, data_rank, data_world);
+    auto eval_loader =
+        OpenLoader(cfg, t->eval_data.get(), t->eval_chat.get(), /*eval=*/true, data_rank, data_world, code_offset);
     for (int64_t i = 0; i < cfg.train.eval_batches && !eval_loader->done(); ++i) {
       t->eval_batches.push_back(t->Prepare(eval_loader->Next()));
     }
@@ -454,7 +456,8 @@ std::string Trainer::Export() {
   if (t.leader) {
     t.model->SaveExport(std::move(state), result_.model_dir);
     WriteGenerationFiles(cfg, t.train_chat ? t.train_chat->tokens().info().tokenizer : t.train_data->info().tokenizer,
-                         t.train_chat ? &t.train_chat->processing() : nullptr, result_.model_dir);
+                         t.train_chat ? &t.train_chat->processing() : nullptr, result_.model_dir,
+                         t.train_chat ? t.train_chat->image_tokenizer().dir : "");
   }
   Emit(step_, "export", "model_dir=" + result_.model_dir);
   return result_.model_dir;

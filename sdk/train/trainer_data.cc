@@ -10,7 +10,7 @@ namespace loom::train {
 
 std::unique_ptr<data::BatchStream> OpenLoader(const config::LoomConfig& cfg, const data::TokenDataset* text,
                                               const data::ChatDataset* chat, bool eval, int data_rank,
-                                              int data_world) {
+                                              int data_world, int64_t image_code_offset) {
   const auto& d = cfg.data;
   const auto seed = eval ? 0 : static_cast<uint64_t>(cfg.train.seed);
   const int64_t epochs = eval ? 1 : 0;
@@ -27,6 +27,7 @@ std::unique_ptr<data::BatchStream> OpenLoader(const config::LoomConfig& cfg, con
     o.data_rank = data_rank;
     o.data_world = data_world;
     o.epochs = epochs;
+    o.image_code_offset = image_code_offset;
     return std::make_unique<data::ChatLoader>(*chat, o);
   }
   const bool budget = d.max_tokens_per_micro_batch > 0;

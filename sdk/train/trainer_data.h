@@ -18,9 +18,10 @@ namespace loom::train {
 // ChatLoader with fixed rows or dynamic batching for conversations;
 // PackedLoader for text, whose documents are cut across rows, so a token
 // budget (data.max_tokens_per_micro_batch) is one row of that many positions.
+// `image_code_offset`: the token id of image code 0 (ChatLoaderOptions).
 std::unique_ptr<data::BatchStream> OpenLoader(const config::LoomConfig& cfg, const data::TokenDataset* text,
                                               const data::ChatDataset* chat, bool eval, int data_rank,
-                                              int data_world);
+                                              int data_world, int64_t image_code_offset = 0);
 
 // Samples read and bad samples by reason, summed over the data ranks.
 class ReadTally {

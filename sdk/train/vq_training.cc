@@ -14,7 +14,7 @@
 #include "models/core/safetensors.h"
 #include "models/image/janus_vq.h"
 #include "ops/base/error.h"
-#include "sdk/data/image_decode.h"
+#include "sdk/data/image_codes.h"
 #include "sdk/metrics/run_store.h"
 #include "sdk/train/optimizer.h"
 
@@ -63,12 +63,7 @@ std::vector<std::string> ImagePaths(const std::string& source, const char* key) 
 at::Tensor LoadImages(const std::vector<std::string>& paths, int64_t side) {
   std::vector<at::Tensor> images;
   images.reserve(paths.size());
-  for (const auto& p : paths) {
-    auto rgb = data::DecodeImageFile(p).to(at::kFloat).unsqueeze(0);  // (1, 3, H, W) 0..255
-    if (rgb.size(2) != side || rgb.size(3) != side)
-      rgb = at::upsample_bilinear2d(rgb, {side, side}, /*align_corners=*/false).clamp(0, 255);
-    images.push_back(rgb / 127.5 - 1.0);
-  }
+  for (const auto& p : paths) images.push_back(data::LoadVqImage(p, side));
   return at::cat(images, 0);
 }
 
@@ -116,7 +111,7 @@ bool IsVqConfig(const config::LoomConfig& cfg) {
 
 VqTrainingResult RunVqTraining(const config::LoomConfig& cfg, std::ostream& log) {
   const auto vq_config = models::JanusVqConfigFromJson(ReadModelJson(cfg.model.config), cfg.model.config);
-  const int64_t side = vq_config.num_patches << (vq_config.channel_multiplier.size() - 1);
+  const int64_t side = data::VqImageSide(vq_config);
   const auto train_paths = ImagePaths(cfg.data.train, "data.train");
   const auto eval_paths = ImagePaths(cfg.data.eval, "data.eval");
   const auto images = LoadImages(train_paths, side);
