@@ -6,7 +6,7 @@ BUILD_TYPE ?= Release
 CMAKE_ARGS ?=
 PYTHON    := .venv/bin/python
 
-.PHONY: all deps deps-oracle configure build build-loom test test-sanitize demo demo-text bench clean
+.PHONY: all deps deps-oracle configure build build-loom build-cuda test-cuda test test-sanitize demo demo-text bench clean
 
 all: build
 
@@ -31,6 +31,23 @@ build: configure
 # steps; the test binaries, libloom and the studio are left for `make build`).
 build-loom: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target loom
+
+# The CUDA build (LOOM_WITH_CUDA) against .venv-cuda's CUDA 13 LibTorch
+# (torch 2.14.1 + nvidia cu13 wheels + pip nvcc; scripts/deps_cuda_build.sh),
+# in $(CUDA_BUILD_DIR). It compiles and links without a GPU; `make
+# test-cuda` runs the CPU tests with that LibTorch (GPU tests: not run).
+CUDA_BUILD_DIR ?= build-cuda
+build-cuda: deps
+	@cu=$$(bash scripts/deps_cuda_build.sh | tail -n 1) && \
+	PATH="$$cu/bin:$$PATH" cmake -S . -B $(CUDA_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	  -DCMAKE_PREFIX_PATH="$$(.venv-cuda/bin/python -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')" \
+	  -DCUDA_TOOLKIT_ROOT_DIR="$$cu" -DCUDAToolkit_ROOT="$$cu" -DCMAKE_CUDA_COMPILER="$$cu/bin/nvcc" \
+	  -DCMAKE_CUDA_STANDARD=17 -DTORCH_CUDA_ARCH_LIST=9.0 -DLOOM_CUDA_ROOT="$$cu" \
+	  $(CMAKE_ARGS) && \
+	cmake --build $(CUDA_BUILD_DIR) -j $(JOBS)
+
+test-cuda: build-cuda deps-oracle
+	@cd $(CUDA_BUILD_DIR) && ctest -L cpu --output-on-failure -j $(JOBS) --timeout 600
 
 # Every CPU test (unit, multi-rank over loopback, end-to-end CLI).
 test: build deps-oracle

@@ -27,6 +27,14 @@ add_library(loom_torch INTERFACE)
 target_link_libraries(loom_torch INTERFACE ${TORCH_LIBRARIES})
 target_include_directories(loom_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS} ${LOOM_GLOO_INCLUDE_DIR})
 target_compile_definitions(loom_torch INTERFACE USE_C10D_GLOO)
+if(LOOM_WITH_CUDA)
+  # A CUDA wheel's headers: cudart and cusolver (CUDAContextLight.h) under
+  # nvidia/cu13/include, NCCL's under nvidia/nccl/include (ProcessGroupNCCL).
+  set(LOOM_CUDA_ROOT "" CACHE PATH "The CUDA root of the wheels (site-packages/nvidia/cu13)")
+  get_filename_component(LOOM_NVIDIA_DIR "${LOOM_CUDA_ROOT}" DIRECTORY)
+  target_include_directories(loom_torch SYSTEM INTERFACE "${LOOM_CUDA_ROOT}/include" "${LOOM_NVIDIA_DIR}/nccl/include")
+  target_compile_definitions(loom_torch INTERFACE LOOM_WITH_CUDA=1 USE_C10D_NCCL)
+endif()
 
 find_package(Threads REQUIRED)
 find_package(CLI11 CONFIG QUIET)
