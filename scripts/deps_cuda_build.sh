@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps_cuda_venv.sh
 PY=.venv-cuda/bin/python
-EXTRA=(nvidia-cuda-nvcc==13.0.88 nvidia-nvvm==13.0.88)
+EXTRA=(nvidia-cuda-nvcc==13.0.88 nvidia-nvvm==13.0.88 nvidia-cuda-crt==13.0.88 nvidia-cuda-cccl==13.0.85)
 stamp=".venv-cuda/.loom-cuda-build-$(echo "${EXTRA[*]}" | md5sum | cut -c1-8)"
 site=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 cu="$site/nvidia/cu13"

@@ -6,6 +6,10 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/cuda.h>
+#ifdef USE_C10D_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include "ops/base/error.h"
 
@@ -19,9 +23,25 @@ c10::intrusive_ptr<c10d::Backend> MakeBackend(const c10::intrusive_ptr<c10d::Sto
       auto gloo_options = c10d::ProcessGroupGloo::Options::create_default(options.timeout);
       return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, gloo_options);
     }
-    case BackendKind::kNccl:
-      throw ConfigError(ErrorWithFix("the NCCL backend is not built into this Loom",
-                                     "use --backend gloo, or build Loom against a CUDA LibTorch"));
+    case BackendKind::kNccl: {
+#ifdef USE_C10D_NCCL
+      if (!torch::cuda::is_available()) {
+        throw ConfigError(ErrorWithFix("the NCCL backend needs a CUDA device, and none is visible "
+                                       "(torch::cuda::is_available() is false)",
+                                       "run on a GPU machine, or use --backend gloo"));
+      }
+      if (!options.device.is_cuda()) {
+        throw ConfigError(ErrorWithFix("the NCCL backend was given device " + options.device.str(),
+                                       "set CommOptions::device to this rank's GPU (cuda:LOCAL_RANK)"));
+      }
+      auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
+      nccl_options->timeout = options.timeout;
+      return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, size, nccl_options);
+#else
+      throw ConfigError(ErrorWithFix("the NCCL backend is not built into this Loom (a CPU LibTorch)",
+                                     "use --backend gloo, or build Loom against a CUDA LibTorch (make build-cuda)"));
+#endif
+    }
   }
   throw ConfigError("unknown backend kind");
 }
@@ -73,6 +93,14 @@ const char* ReduceOpName(ReduceOp op) {
     case ReduceOp::kMax: return "max";
   }
   return "?";
+}
+
+bool NcclBuilt() {
+#ifdef USE_C10D_NCCL
+  return true;
+#else
+  return false;
+#endif
 }
 
 const char* BackendKindName(BackendKind kind) {

@@ -1,4 +1,5 @@
-// C10dCommunicator: the Communicator over a c10d::Backend (Gloo on CPU).
+// C10dCommunicator: the Communicator over a c10d::Backend: Gloo (CPU
+// tensors), or NCCL (tensors on the rank's GPU; a CUDA build, with a GPU).
 //
 // Groups are c10d backends created over a c10d::Store; Split makes a new
 // backend for the member ranks over a PrefixStore, so no global registry is
@@ -21,7 +22,12 @@ struct CommOptions {
   BackendKind backend = BackendKind::kGloo;
   // Collective timeout; a dead or hung peer fails the op after this long.
   std::chrono::milliseconds timeout = std::chrono::seconds(300);
+  // NCCL: this rank's GPU (cuda:LOCAL_RANK), where its tensors live.
+  at::Device device = at::kCPU;
 };
+
+// Whether this Loom was built with NCCL (a CUDA LibTorch: make build-cuda).
+bool NcclBuilt();
 
 class C10dCommunicator : public Communicator {
  public:
@@ -45,6 +51,7 @@ class C10dCommunicator : public Communicator {
                                      const std::string& name) override;
 
   const c10::intrusive_ptr<c10d::Backend>& backend() const { return backend_; }
+  at::Device device() const override { return options_.device; }
 
  private:
   C10dCommunicator(c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<c10d::Backend> backend,

@@ -61,6 +61,9 @@ class Communicator {
   const std::string& name() const { return name_; }
   // World ranks of the members, in communicator-rank order.
   const std::vector<int>& world_ranks() const { return world_ranks_; }
+  // Where this communicator's tensors must live: the CPU for Gloo, this
+  // rank's GPU for NCCL (helpers put their scalars there).
+  virtual at::Device device() const { return at::kCPU; }
 
   // In place over `tensor`, on every member.
   virtual WorkPtr AllReduce(at::Tensor& tensor, const AllReduceOptions& options = {}) = 0;

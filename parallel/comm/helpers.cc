@@ -19,7 +19,7 @@ at::Tensor AllGatherDim0(Communicator& comm, const at::Tensor& input) {
 }
 
 double AllReduceSum(Communicator& comm, double value) {
-  auto t = at::full({1}, value, at::kDouble);
+  auto t = at::full({1}, value, at::TensorOptions().dtype(at::kDouble).device(comm.device()));
   comm.AllReduce(t)->Wait();
   return t.item<double>();
 }
@@ -31,9 +31,10 @@ AllToAllResult AllToAllExchange(Communicator& comm, const at::Tensor& input,
                       " split sizes for a group of " + std::to_string(comm.size()));
   }
   // Counts first: one int64 per peer each way.
-  auto send_counts = at::tensor(input_split_sizes, at::kLong);
+  auto send_counts = at::tensor(input_split_sizes, at::kLong).to(comm.device());
   auto recv_counts = at::empty_like(send_counts);
   comm.AllToAll(recv_counts, send_counts)->Wait();
+  recv_counts = recv_counts.cpu();
   AllToAllResult result;
   result.output_split_sizes.assign(recv_counts.data_ptr<int64_t>(),
                                    recv_counts.data_ptr<int64_t>() + comm.size());

@@ -53,7 +53,7 @@ void RunChatBuild(const data::Tokenizer& tokenizer, BuildArgs args) {
   for (const auto& issue : report.first_issues) std::cout << "skipped " << issue << "\n";
   std::cout << "loom data build: conversations " << Grouped(report.n_samples) << ", tokens " << Grouped(report.n_tokens)
             << ", images " << Grouped(report.n_images) << ", audio clips " << Grouped(report.n_clips)
-            << ", output images " << Grouped(report.n_images_out) << ", skipped "
+            << (report.n_images_out > 0 ? ", output images " + Grouped(report.n_images_out) : std::string()) << ", skipped "
             << Grouped(report.n_skipped);
   for (const auto& [reason, count] : report.skipped_by_reason) std::cout << " (" << reason << ": " << count << ")";
   std::cout << "\n";

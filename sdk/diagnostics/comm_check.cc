@@ -14,8 +14,8 @@ using Clock = std::chrono::steady_clock;
 
 // Compares `got` with `want` exactly (both small integers or halves).
 std::string Mismatch(const at::Tensor& got, const at::Tensor& want) {
-  auto g = got.to(at::kDouble).reshape(-1);
-  auto w = want.to(at::kDouble).reshape(-1);
+  auto g = got.cpu().to(at::kDouble).reshape(-1);
+  auto w = want.cpu().to(at::kDouble).reshape(-1);
   if (g.numel() != w.numel()) {
     return "size " + std::to_string(g.numel()) + ", expected " + std::to_string(w.numel());
   }
@@ -46,6 +46,7 @@ void Timed(double* seconds, F&& f) {
 std::vector<Op> MakeOps(comm::Communicator& comm, const CommCheckOptions& o) {
   const int64_t w = comm.size(), r = comm.rank();
   const auto dt = o.dtype;
+  const auto on = at::TensorOptions().dtype(dt).device(comm.device());  // the inputs: where the backend wants them
   const int64_t esize = static_cast<int64_t>(c10::elementSize(dt));
   const int64_t n = std::max<int64_t>(w, (o.bytes / esize) / w * w);  // divisible by w
   const auto f = at::TensorOptions().dtype(at::kDouble);
@@ -55,7 +56,7 @@ std::vector<Op> MakeOps(comm::Communicator& comm, const CommCheckOptions& o) {
   for (auto op : {comm::ReduceOp::kSum, comm::ReduceOp::kAvg, comm::ReduceOp::kMax}) {
     ops.push_back({std::string("all_reduce_") + comm::ReduceOpName(op), n * esize, [=, &comm](double* secs) {
       auto base = at::fmod(idx, 7);
-      auto t = (base + r).to(dt);
+      auto t = (base + r).to(on);
       Timed(secs, [&] { comm.AllReduce(t, {op})->Wait(); });
       at::Tensor want = op == comm::ReduceOp::kSum   ? base * w + w * (w - 1) / 2.0
                         : op == comm::ReduceOp::kAvg ? base + (w - 1) / 2.0
@@ -65,7 +66,7 @@ std::vector<Op> MakeOps(comm::Communicator& comm, const CommCheckOptions& o) {
   }
   ops.push_back({"all_gather", (n / w) * esize, [=, &comm](double* secs) {
     auto local = at::fmod(at::arange(n / w, f), 4);
-    auto in = (local + 4 * r).to(dt);
+    auto in = (local + 4 * r).to(on);
     auto out = at::empty({n}, in.options());
     Timed(secs, [&] { comm.AllGather(out, in)->Wait(); });
     auto want = at::cat(std::vector<at::Tensor>(static_cast<size_t>(w), local)) +
@@ -74,7 +75,7 @@ std::vector<Op> MakeOps(comm::Communicator& comm, const CommCheckOptions& o) {
   }});
   ops.push_back({"reduce_scatter", n * esize, [=, &comm](double* secs) {
     auto base = at::fmod(idx, 5);
-    auto in = (base + r).to(dt);
+    auto in = (base + r).to(on);
     auto out = at::empty({n / w}, in.options());
     Timed(secs, [&] { comm.ReduceScatter(out, in)->Wait(); });
     auto want = base.slice(0, r * (n / w), (r + 1) * (n / w)) * w + w * (w - 1) / 2.0;
@@ -82,7 +83,7 @@ std::vector<Op> MakeOps(comm::Communicator& comm, const CommCheckOptions& o) {
   }});
   ops.push_back({"all_to_all", n * esize, [=, &comm](double* secs) {
     // chunk q holds r*w + q; rank r receives q*w + r from q.
-    auto in = (at::arange(w, f) + r * w).repeat_interleave(n / w).to(dt);
+    auto in = (at::arange(w, f) + r * w).repeat_interleave(n / w).to(on);
     auto out = at::empty_like(in);
     Timed(secs, [&] { comm.AllToAll(out, in)->Wait(); });
     auto want = (at::arange(w, f) * w + r).repeat_interleave(n / w);
@@ -101,7 +102,7 @@ std::vector<Op> MakeOps(comm::Communicator& comm, const CommCheckOptions& o) {
       parts.push_back(at::full({rows(r, q), cols}, static_cast<double>(r * w + q), f));
       want.push_back(at::full({rows(q, r), cols}, static_cast<double>(q * w + r), f));
     }
-    auto input = at::cat(parts).to(dt);
+    auto input = at::cat(parts).to(on);
     comm::AllToAllResult result;
     Timed(secs, [&] { result = comm::AllToAllExchange(comm, input, splits); });
     for (int64_t q = 0; q < w; ++q) {
@@ -115,7 +116,7 @@ std::vector<Op> MakeOps(comm::Communicator& comm, const CommCheckOptions& o) {
   ops.push_back({"broadcast", n * esize, [=, &comm](double* secs) {
     const int root = static_cast<int>(w - 1);
     auto want = at::fmod(idx, 9);
-    auto t = (r == root ? want : at::full({n}, -1.0, f)).to(dt);
+    auto t = (r == root ? want : at::full({n}, -1.0, f)).to(on);
     Timed(secs, [&] { comm.Broadcast(t, {root})->Wait(); });
     return Mismatch(t, want);
   }});

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "ops/base/error.h"
+#include "sdk/train/fused_adamw.h"
 
 namespace loom::train {
 
@@ -23,6 +24,7 @@ std::unique_ptr<torch::optim::AdamW> BuildAdamW(const std::vector<at::Tensor>& d
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(decay, options(c.weight_decay));
   groups.emplace_back(no_decay, options(0.0));
+  if (c.fused_adamw) return std::make_unique<FusedAdamW>(groups, torch::optim::AdamWOptions(c.lr));
   return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(c.lr));
 }
 

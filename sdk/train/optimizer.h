@@ -2,7 +2,9 @@
 //
 // AdamW is LibTorch's torch::optim::AdamW (decoupled weight decay, fp32
 // state, same update as Python's). Parameters with dim >= 2 (matrices,
-// embeddings) get weight decay; norms and biases do not.
+// embeddings) get weight decay; norms and biases do not. With
+// train.fused_adamw, the same update through LibTorch's fused kernel
+// (FusedAdamW, a torch::optim::AdamW).
 #pragma once
 
 #include <memory>

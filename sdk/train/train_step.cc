@@ -11,25 +11,26 @@
 namespace loom::train {
 namespace {
 
-// Enables CPU bf16 autocast for its lifetime.
+// Enables bf16 autocast on `device`'s type (CPU or CUDA) for its lifetime.
 class AutocastGuard {
  public:
-  explicit AutocastGuard(bool enabled) : enabled_(enabled) {
+  AutocastGuard(bool enabled, at::DeviceType device) : enabled_(enabled), device_(device) {
     if (!enabled_) return;
-    prev_enabled_ = at::autocast::is_autocast_enabled(at::kCPU);
-    prev_dtype_ = at::autocast::get_autocast_dtype(at::kCPU);
-    at::autocast::set_autocast_enabled(at::kCPU, true);
-    at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+    prev_enabled_ = at::autocast::is_autocast_enabled(device_);
+    prev_dtype_ = at::autocast::get_autocast_dtype(device_);
+    at::autocast::set_autocast_enabled(device_, true);
+    at::autocast::set_autocast_dtype(device_, at::kBFloat16);
   }
   ~AutocastGuard() {
     if (!enabled_) return;
-    at::autocast::set_autocast_enabled(at::kCPU, prev_enabled_);
-    at::autocast::set_autocast_dtype(at::kCPU, prev_dtype_);
+    at::autocast::set_autocast_enabled(device_, prev_enabled_);
+    at::autocast::set_autocast_dtype(device_, prev_dtype_);
     at::autocast::clear_cache();
   }
 
  private:
   bool enabled_;
+  at::DeviceType device_;
   bool prev_enabled_ = false;
   at::ScalarType prev_dtype_ = at::kBFloat16;
 };
@@ -68,8 +69,9 @@ models::ModelInputs InputsOf(const data::PackedBatch& b, models::SequenceShard s
 template <typename Sharded>
 void UseSharded(StepOptions* options, Sharded* fsdp, const comm::CommunicatorPtr& tokens) {
   options->sum_over_data_ranks = [tokens](std::vector<double>& values) {
-    auto t = at::tensor(values, at::kDouble);  // one collective for the lot
+    auto t = at::tensor(values, at::kDouble).to(tokens->device());  // one collective for the lot
     tokens->AllReduce(t)->Wait();
+    t = t.cpu();
     std::copy_n(t.data_ptr<double>(), values.size(), values.begin());
   };
   options->finish_gradients = [fsdp] { fsdp->FinishGradients(); };
@@ -111,7 +113,7 @@ StepStats TrainStep(models::TrainableModel& model, torch::optim::Optimizer& opti
   for (const auto& b : micro) {
     at::Tensor loss;
     {
-      AutocastGuard autocast(o.bf16);
+      AutocastGuard autocast(o.bf16, o.device.type());
       loss = model.LossSum(InputsOf(b, o.sequence), b.labels, o.loss_chunk_size);
     }
     // The loss boundary: global router statistics before this backward reads them.
@@ -119,10 +121,11 @@ StepStats TrainStep(models::TrainableModel& model, torch::optim::Optimizer& opti
     (loss / static_cast<double>(stats.label_tokens)).backward();
     loss_sum += loss.item<double>();
     if (b.loss_groups.defined()) {
-      const auto sums = model.LastLossByGroup().to(at::kDouble).contiguous();
-      const auto labelled = (b.labels != data::kIgnoreIndex) & (b.loss_groups >= 0);
+      const auto sums = model.LastLossByGroup().to(at::kCPU, at::kDouble).contiguous();
+      const auto groups = b.loss_groups.cpu();
+      const auto labelled = (b.labels.cpu() != data::kIgnoreIndex) & (groups >= 0);
       const auto counts = at::zeros({data::kLossGroups}, at::kLong)
-                              .index_add_(0, b.loss_groups.masked_select(labelled), at::ones({labelled.sum().item<int64_t>()}, at::kLong));
+                              .index_add_(0, groups.masked_select(labelled), at::ones({labelled.sum().item<int64_t>()}, at::kLong));
       group_sum.resize(data::kLossGroups, 0.0);
       group_count.resize(data::kLossGroups, 0.0);
       const double* sum_of = sums.data_ptr<double>();  // host tensors: read in place, no per-element .item()
@@ -175,7 +178,7 @@ StepStats TrainStep(models::TrainableModel& model, torch::optim::Optimizer& opti
 double EvalLoss(models::TrainableModel& model, const std::vector<data::PackedBatch>& batches,
                 const StepOptions& o) {
   torch::NoGradGuard no_grad;
-  AutocastGuard autocast(o.bf16);
+  AutocastGuard autocast(o.bf16, o.device.type());
   double local = 0;
   for (const auto& b : batches) {
     local += model.LossSum(InputsOf(b, o.sequence), b.labels, o.loss_chunk_size).item<double>();

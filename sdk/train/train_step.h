@@ -33,7 +33,10 @@ namespace loom::train {
 struct StepOptions {
   double grad_clip = 1.0;        // global-norm clip; 0 = off (norm still reported)
   int64_t loss_chunk_size = 1024;
-  bool bf16 = false;             // CPU autocast to bf16 for compute; fp32 master weights
+  bool bf16 = false;             // autocast to bf16 on `device` for compute; fp32 master weights
+  // Where the model computes and the micro-batches live (the caller moves
+  // them): autocast's device type; host-side sums read back from it.
+  at::Device device = at::kCPU;
   int64_t global_label_tokens = -1;  // -1: count the label tokens of `micro`
   // Sequence parallelism for models that slice themselves
   // (TrainableModel::SlicesSequenceItself): this rank's shard, passed to
