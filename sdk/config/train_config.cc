@@ -131,6 +131,8 @@ std::vector<ConfigKey> BuildSchema() {
       {LOOM_KEY(train, beta2), "AdamW second-moment decay", {}, Between(0, 1, true)},
       {LOOM_KEY(train, eps), "AdamW denominator epsilon", {}, Positive()},
       {LOOM_KEY(train, grad_clip), "Global gradient-norm clip; 0 = off", {}, AtLeast(0)},
+      {LOOM_KEY(train, device),
+       "Where the run computes: cpu, or cuda (this process's GPU; one process, decoder LLMs)", {"cpu", "cuda"}, {}},
       {LOOM_KEY(train, fused_adamw),
        "AdamW's step as one fused kernel per parameter group (at::_fused_adamw_, CPU and CUDA; same update)", {}, {}},
       {LOOM_KEY(train, grad_accum), "Micro-batches accumulated per optimizer step", {},

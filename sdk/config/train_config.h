@@ -59,6 +59,7 @@ struct TrainConfig {
   double eps = 1e-8;
   double grad_clip = 1.0;      // global-norm clip; 0 = off
   bool fused_adamw = false;    // AdamW's step as LibTorch's fused kernel (sdk/train/fused_adamw.h)
+  std::string device = "cpu";  // cpu | cuda (sdk/train/train_device.h)
   int64_t grad_accum = 1;      // micro-batches per optimizer step
   int64_t seed = 1234;
   std::string dtype = "fp32";  // fp32 | bf16 (autocast compute, fp32 master)

@@ -51,7 +51,7 @@ std::string DescribeBuild(const Trainer::Impl& t) {
   if (t.distributed()) {
     os << "built on the meta device; each of " << t.world->size() << " ranks filled only its shards";
   } else {
-    os << "built whole in one process";
+    os << "built whole in one process" << (t.device.is_cpu() ? "" : " and moved to " + t.device.str());
   }
   os << " from " << t.origin;
   if (const auto* weights = dynamic_cast<const models::HfWeightsSource*>(t.source.get())) {
@@ -130,6 +130,8 @@ std::unique_ptr<Trainer> Trainer::Create(const config::LoomConfig& cfg, const co
 
   torch::manual_seed(static_cast<uint64_t>(cfg.train.seed));
   t->model = built.model;
+  t->device = TrainDevice(cfg, world_size, *t->model);
+  if (!t->device.is_cpu()) t->model->to(t->device);  // one process: built whole, then moved
   t->source = std::move(built.source);
   t->origin = built.origin;
   t->llm = FoundationOf(*t->model);
@@ -201,6 +203,7 @@ std::unique_ptr<Trainer> Trainer::Create(const config::LoomConfig& cfg, const co
   t->step_options.grad_clip = cfg.train.grad_clip;
   t->step_options.loss_chunk_size = cfg.train.loss_chunk_size;
   t->step_options.bf16 = t->component().precision.compute == at::kBFloat16;
+  t->step_options.device = t->device;
 
   const std::string build = DescribeBuild(*t);
   // The checkpoint to resume, found and verified before the run store is touched.

@@ -24,6 +24,7 @@
 #include "sdk/data/token_dataset.h"
 #include "sdk/metrics/run_store.h"
 #include "sdk/train/sequence_slice.h"
+#include "sdk/train/train_device.h"
 #include "sdk/train/train_step.h"
 #include "sdk/train/trainer.h"
 #include "sdk/train/trainer_data.h"
@@ -42,6 +43,7 @@ struct Trainer::Impl {
   bool leader = true;
   parallel::Plan plan;
   std::shared_ptr<models::TrainableModel> model;
+  at::Device device = at::kCPU;  // train.device (train_device.h)
   const models::DecoderLM* llm = nullptr;     // the foundation (the model itself for an LLM)
   const models::OmniModel* omni = nullptr;    // null unless an omni model
   std::unique_ptr<models::ParameterSource> source;
@@ -100,7 +102,7 @@ struct Trainer::Impl {
   data::PackedBatch Prepare(data::PackedBatch b) const {
     if (omni && omni->vision) b.position_ids = at::Tensor();  // M-RoPE positions come from the grids
     if (omni && cfg.data.synthetic_media) data::AddSyntheticMedia(&b, omni->config(), static_cast<uint64_t>(cfg.train.seed));
-    return distributed() ? SliceForModel(*model, b, groups().sp->rank(), groups().sp->size()) : b;
+    return BatchOn(distributed() ? SliceForModel(*model, b, groups().sp->rank(), groups().sp->size()) : b, device);
   }
   const parallel::ComponentPlan& component() const { return plan.components[foundation]; }
   // Unit shards of every component, named "<component>/<unit>" when there are several.

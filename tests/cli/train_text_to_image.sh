@@ -9,7 +9,8 @@
 #      generation embeddings, aligner, head) on them: the image-token loss
 #      is its own term in the run store (loss group image_out);
 #   4. `loom generate --prompt NAME` for 20 of the names: the model opens
-#      an image by itself, 64 codes are decoded to a PNG;
+#      an image by itself, 64 codes are decoded to a PNG (and once sampled
+#      with --draw --cfg-scale 3: guided codes, still one whole image);
 #   5. each generated image's nearest training image (pixel MSE over the
 #      24) must be the named one for at least 15 of 20 (chance: 1/24 each;
 #      measured 18 / 20, which is also the image tokenizer's own ceiling:
@@ -72,6 +73,10 @@ while IFS=$'\t' read -r i name; do
     --images-out "$work/gen/$i" > "$work/gen_$i.log"
   sed -n 's/^reply: /  '"$name"': /p' "$work/gen_$i.log"
 done < "$work/prompts.tsv"
+# Sampled with classifier-free guidance, the reply opened by --draw: still one whole image.
+"$loom" generate --model "$work/runs/drawer/final" --prompt "$(sed -n 1p "$work/prompts.tsv" | cut -f2)" --draw \
+  --cfg-scale 3 --temperature 0.7 --top-k 20 --seed 1 --max-new-tokens 70 --images-out "$work/gen_cfg" | tee "$work/cfg.log"
+[ -f "$work/gen_cfg/image_0.png" ] || { echo "--draw --cfg-scale 3 wrote no image" >&2; exit 1; }
 "$python" - "$work" "$src" "${T2I_DOCS:-0}" <<'PY'
 import json, os, shutil, sqlite3, sys
 import numpy as np, torch, torch.nn.functional as F
