@@ -108,7 +108,9 @@ TEST_F(ImageOutDataTest, CodesAreEncodedAtBuildTimeAndBecomeTheLabels) {
       }
       // The image opens and closes as labels too: vision_start, vision_end are trainable.
       const int64_t next = ids[r][t + 1].item<int64_t>();
-      if (next == ds.markers().vision_start || next == ds.markers().vision_end) EXPECT_EQ(labels[r][t].item<int64_t>(), next);
+      if (next == ds.markers().vision_start || next == ds.markers().vision_end) {
+        EXPECT_EQ(labels[r][t].item<int64_t>(), next);
+      }
     }
   }
   EXPECT_EQ(std::string(LossGroupName(static_cast<int>(LossGroup::kImageOut))), "image_out");
