@@ -9,6 +9,7 @@
 // into a PNG under --images-out; --draw opens the reply with the image start
 // token; --cfg-scale S > 1 guides the codes with an unconditional prompt
 // (the text's tokens replaced by the tokenizer's eos) in the same batch.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -43,12 +44,13 @@ struct DrawOptions {
 };
 
 // The prompt with the user text's tokens replaced by `filler`: the ids the
-// prompt and the prompt without text do not share (same length).
+// prompt and the prompt around another text do not share at either end.
 std::vector<int64_t> Unconditional(const std::vector<int64_t>& with_text, const std::vector<int64_t>& without,
                                    int64_t filler) {
+  const size_t shorter = std::min(with_text.size(), without.size());
   size_t prefix = 0, suffix = 0;
-  while (prefix < without.size() && with_text[prefix] == without[prefix]) ++prefix;
-  while (suffix < without.size() - prefix && with_text[with_text.size() - 1 - suffix] == without[without.size() - 1 - suffix]) ++suffix;
+  while (prefix < shorter && with_text[prefix] == without[prefix]) ++prefix;
+  while (suffix < shorter - prefix && with_text[with_text.size() - 1 - suffix] == without[without.size() - 1 - suffix]) ++suffix;
   std::vector<int64_t> out = with_text;
   for (size_t i = prefix; i < with_text.size() - suffix; ++i) out[i] = filler;
   return out;
@@ -118,7 +120,9 @@ void GenerateOmni(const std::string& dir, const data::Tokenizer& tokenizer, cons
   }
   if (draw.cfg_scale != 1.0) {
     if (text.empty()) throw ConfigError(ErrorWithFix("--cfg-scale without --prompt", "pass the text to draw from"));
-    const auto without = data::BuildChatPrompt(tokenizer, processing, image, audio, "").ids;
+    // The same prompt around another text ("§", sharing no token with a
+    // caption's start or end): the ids that differ are the text's.
+    const auto without = data::BuildChatPrompt(tokenizer, processing, image, audio, "\u00a7").ids;
     options.image.cfg_scale = draw.cfg_scale;
     options.image.unconditional = Unconditional(prompt.ids, without, tokenizer.eos_id());
   }
