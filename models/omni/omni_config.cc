@@ -27,6 +27,18 @@ const std::set<std::string> kLoomKeys = {"model_type", "components", "image_toke
                                          "image_out_end_token_id", "architectures", "transformers_version",
                                          "torch_dtype", "dtype"};
 
+// A ConfigError for the first (key, id) outside [0, vocab).
+void RequireInVocabulary(const std::string& source, int64_t vocab,
+                         std::initializer_list<std::pair<const char*, int64_t>> ids, const std::string& fix) {
+  for (const auto& [key, id] : ids) {
+    if (id < 0 || id >= vocab) {
+      Fail(source, std::string(key) + " " + std::to_string(id) + " is outside the vocabulary (size " +
+                       std::to_string(vocab) + ")",
+           fix);
+    }
+  }
+}
+
 int64_t TokenId(const json& j, const std::string& key, const std::string& source) {
   if (!j.contains(key) || !j[key].is_number_integer()) {
     Fail(source, "missing integer '" + key + "'", "add the " + key + " of the tokenizer to config.json");
@@ -197,15 +209,10 @@ void OmniConfig::Validate(const std::string& source) const {
              std::string("set image_out's ") + key + " to " + std::to_string(llm.hidden_size));
       }
     }
-    const std::pair<const char*, int64_t> ids[] = {{"image_out_start_token_id", image_out_start_token_id},
-                                                   {"image_out_end_token_id", image_out_end_token_id}};
-    for (const auto& [key, id] : ids) {
-      if (id < 0 || id >= llm.vocab_size) {
-        Fail(source, std::string(key) + " " + std::to_string(id) + " is outside the vocabulary (size " +
-                         std::to_string(llm.vocab_size) + ")",
-             "use the tokenizer's id of the token that opens / closes a generated image");
-      }
-    }
+    RequireInVocabulary(source, llm.vocab_size,
+                        {{"image_out_start_token_id", image_out_start_token_id},
+                         {"image_out_end_token_id", image_out_end_token_id}},
+                        "use the tokenizer's id of the token that opens / closes a generated image");
   }
   if (!vision) return;
   vision->Validate(source);
@@ -218,17 +225,12 @@ void OmniConfig::Validate(const std::string& source) const {
     Fail(source, "a vision model needs M-RoPE in its LLM (rope_scaling type '" + llm.rope_scaling.type + "')",
          "set the LLM's rope_scaling to {\"type\": \"mrope\", \"mrope_section\": [t, h, w]}");
   }
-  const std::pair<const char*, int64_t> ids[] = {{"image_token_id", vision_tokens.image_token_id},
-                                                 {"video_token_id", vision_tokens.video_token_id},
-                                                 {"vision_start_token_id", vision_tokens.vision_start_token_id},
-                                                 {"vision_end_token_id", vision_end_token_id}};
-  for (const auto& [key, id] : ids) {
-    if (id < 0 || id >= llm.vocab_size) {
-      Fail(source, std::string(key) + " " + std::to_string(id) + " is outside the vocabulary (size " +
-                       std::to_string(llm.vocab_size) + ")",
-           "use the tokenizer's id for it");
-    }
-  }
+  RequireInVocabulary(source, llm.vocab_size,
+                      {{"image_token_id", vision_tokens.image_token_id},
+                       {"video_token_id", vision_tokens.video_token_id},
+                       {"vision_start_token_id", vision_tokens.vision_start_token_id},
+                       {"vision_end_token_id", vision_end_token_id}},
+                      "use the tokenizer's id for it");
 }
 
 int64_t OmniConfig::NumParameters() const {

@@ -80,25 +80,13 @@ data::PackedBatch BatchOf(int step, const std::vector<int>& rows) {
     batch.input_ids[i].slice(0, 0, n).copy_(at::tensor(ids, at::kLong));
     batch.doc_ids[i].slice(0, 0, n).fill_(0);
   }
-  batch.labels = at::full_like(batch.input_ids, data::kIgnoreIndex);
-  batch.labels.slice(1, 0, -1).copy_(batch.input_ids.slice(1, 1));
-  const auto valid = batch.doc_ids >= 0;
-  batch.labels.masked_fill_(valid.logical_not(), data::kIgnoreIndex);
-  batch.labels.slice(1, 0, -1).masked_fill_(valid.slice(1, 1).logical_not(), data::kIgnoreIndex);
+  testing::SetNextTokenLabels(&batch);
   return batch;
 }
 
-std::vector<int> RowsOf(int data_rank, int data_world) {
-  std::vector<int> rows;
-  for (int r = data_rank; r < kRows; r += data_world) rows.push_back(r);
-  return rows;
-}
+std::vector<int> RowsOf(int data_rank, int data_world) { return testing::RowsOfRank(data_rank, data_world, kRows); }
 
-config::TrainConfig Optim() {
-  auto t = testing::ParityOptimizer();
-  t.eps = 0.1, t.lr = 0.3;
-  return t;
-}
+config::TrainConfig Optim() { return testing::GradientProportionalOptimizer(); }
 
 const testing::Trajectory& OneProcess() {
   static testing::Trajectory ref;
@@ -123,14 +111,8 @@ struct Layout {
 void PrintTo(const Layout& l, std::ostream* os) { *os << l.name; }
 
 parallel::ComponentPlan ComponentOf(const models::TrainableModel& model, const std::string& name, const MeshOf& m) {
-  parallel::ComponentPlan c;
-  c.name = c.module_path = name;
-  c.family = name == "image_out" ? "janus_vq_head" : model.family();
-  c.mesh = {m.dp_replicate, m.dp_shard, m.sp, 1};
-  for (const auto& spec : model.component_specs()) {
-    if (spec.module_path == name) c.fsdp.unit_pattern = spec.spec.fsdp_unit_pattern;
-  }
-  return c;
+  return testing::ComponentPlanOf(model, name, name == "image_out" ? "janus_vq_head" : model.family(), m.dp_replicate,
+                                  m.dp_shard, m.sp, 1);
 }
 
 class OmniImageOutLayoutTest : public ::testing::TestWithParam<Layout> {};
@@ -181,7 +163,9 @@ TEST_P(OmniImageOutLayoutTest, PlanPerComponentMatchesOneProcess) {
   });
   EXPECT_GT(code_labels.load(), 0);
   EXPECT_GT(idle_head_steps.load(), 0) << "some rank must run a step whose image head has no rows";
-  if (l.llm.sp == 2) EXPECT_GT(crossing.load(), 0) << "no image span crosses an SP slice boundary";
+  if (l.llm.sp == 2) {
+    EXPECT_GT(crossing.load(), 0) << "no image span crosses an SP slice boundary";
+  }
   testing::ExpectSameLosses(losses, ref.losses, l.name);
   testing::ExpectSameParams(params, ref.params, l.name);
   ASSERT_TRUE(params.count("image_out.head.vision_head.weight"));

@@ -123,11 +123,7 @@ data::PackedBatch BatchOf(int step, const std::vector<int>& rows) {
     }
     if (row.clip.defined()) clips.push_back(row.clip), clip_frames.push_back(row.clip_frames);
   }
-  batch.labels = at::full_like(batch.input_ids, data::kIgnoreIndex);
-  batch.labels.slice(1, 0, -1).copy_(batch.input_ids.slice(1, 1));
-  const auto valid = batch.doc_ids >= 0;
-  batch.labels.masked_fill_(valid.logical_not(), data::kIgnoreIndex);
-  batch.labels.slice(1, 0, -1).masked_fill_(valid.slice(1, 1).logical_not(), data::kIgnoreIndex);
+  testing::SetNextTokenLabels(&batch);
   if (!image_px.empty()) batch.media.pixel_values = at::cat(image_px), batch.media.image_grid_thw = at::cat(image_grid);
   if (!clips.empty()) {
     batch.media.input_features = at::stack(clips);
@@ -137,23 +133,10 @@ data::PackedBatch BatchOf(int step, const std::vector<int>& rows) {
   return batch;
 }
 
-std::vector<int> RowsOf(int data_rank, int data_world) {
-  std::vector<int> rows;
-  for (int r = data_rank; r < kRows; r += data_world) rows.push_back(r);
-  return rows;
-}
+std::vector<int> RowsOf(int data_rank, int data_world) { return testing::RowsOfRank(data_rank, data_world, kRows); }
 
-// AdamW in its gradient-proportional regime (eps far above |grad|, so an
-// update is lr / eps x the first moment): the final parameters then check
-// the gradients' magnitudes, not only their signs. With eps 1e-8 each update
-// is about lr x sign(g): a wrong gradient scale would hardly show, while fp32
-// reduction noise on near-zero gradients flips signs (measured 2e-4 on the
-// merger at 3 ranks, 8e-6 for mere gradient accumulation in one process).
-config::TrainConfig Optim() {
-  auto t = testing::ParityOptimizer();
-  t.eps = 0.1, t.lr = 0.3;
-  return t;
-}
+// AdamW where the final parameters check the gradients' magnitudes (see parity.h).
+config::TrainConfig Optim() { return testing::GradientProportionalOptimizer(); }
 
 const testing::Trajectory& OneProcess(bool moe) {
   static std::map<bool, testing::Trajectory> refs;
@@ -181,14 +164,8 @@ struct Layout {
 void PrintTo(const Layout& l, std::ostream* os) { *os << l.name; }
 
 parallel::ComponentPlan ComponentOf(const models::TrainableModel& model, const std::string& name, const MeshOf& m) {
-  parallel::ComponentPlan c;
-  c.name = c.module_path = name;
-  c.family = name == "vision" ? "qwen2_vision" : name == "audio" ? "qwen2_audio_encoder" : model.family();
-  c.mesh = {m.dp_replicate, m.dp_shard, m.sp, m.ep};
-  for (const auto& spec : model.component_specs()) {
-    if (spec.module_path == name) c.fsdp.unit_pattern = spec.spec.fsdp_unit_pattern;
-  }
-  return c;
+  const std::string family = name == "vision" ? "qwen2_vision" : name == "audio" ? "qwen2_audio_encoder" : model.family();
+  return testing::ComponentPlanOf(model, name, family, m.dp_replicate, m.dp_shard, m.sp, m.ep);
 }
 
 class OmniLayoutTest : public ::testing::TestWithParam<Layout> {};

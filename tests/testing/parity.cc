@@ -18,6 +18,39 @@ config::TrainConfig ParityOptimizer() {
   return t;
 }
 
+config::TrainConfig GradientProportionalOptimizer() {
+  auto t = ParityOptimizer();
+  t.eps = 0.1, t.lr = 0.3;
+  return t;
+}
+
+void SetNextTokenLabels(data::PackedBatch* b) {
+  b->labels = at::full_like(b->input_ids, data::kIgnoreIndex);
+  b->labels.slice(1, 0, -1).copy_(b->input_ids.slice(1, 1));
+  const auto valid = b->doc_ids >= 0;
+  b->labels.masked_fill_(valid.logical_not(), data::kIgnoreIndex);
+  b->labels.slice(1, 0, -1).masked_fill_(valid.slice(1, 1).logical_not(), data::kIgnoreIndex);
+}
+
+std::vector<int> RowsOfRank(int data_rank, int data_world, int rows) {
+  std::vector<int> out;
+  for (int r = data_rank; r < rows; r += data_world) out.push_back(r);
+  return out;
+}
+
+parallel::ComponentPlan ComponentPlanOf(const models::TrainableModel& model, const std::string& name,
+                                        const std::string& family, int64_t dp_replicate, int64_t dp_shard,
+                                        int64_t sp, int64_t ep) {
+  parallel::ComponentPlan c;
+  c.name = c.module_path = name;
+  c.family = family;
+  c.mesh = {dp_replicate, dp_shard, sp, ep};
+  for (const auto& spec : model.component_specs()) {
+    if (spec.module_path == name) c.fsdp.unit_pattern = spec.spec.fsdp_unit_pattern;
+  }
+  return c;
+}
+
 Trajectory TrainOneProcess(models::TrainableModel& model, const config::TrainConfig& optim, int steps,
                            const std::function<std::vector<data::PackedBatch>(int step)>& batches) {
   Trajectory r;

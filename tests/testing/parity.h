@@ -11,6 +11,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "models/core/trainable_model.h"
+#include "parallel/plan/plan.h"
 #include "sdk/config/train_config.h"
 #include "sdk/data/batch.h"
 
@@ -18,6 +19,28 @@ namespace loom::testing {
 
 // AdamW with weight decay and a tight clip, so clipping is exercised.
 config::TrainConfig ParityOptimizer();
+
+// AdamW in its gradient-proportional regime (ParityOptimizer with eps 0.1
+// far above |grad| and lr 0.3, so an update is lr / eps x the first
+// moment): final parameters then check the gradients' magnitudes, not only
+// their signs. With eps 1e-8 each update is about lr x sign(g): a wrong
+// gradient scale would hardly show, while fp32 reduction noise on near-zero
+// gradients flips signs (measured 2e-4 on a vision merger at 3 ranks, 8e-6
+// for mere gradient accumulation in one process).
+config::TrainConfig GradientProportionalOptimizer();
+
+// b->labels: the next position's id where both positions are real tokens
+// (doc_ids >= 0), else kIgnoreIndex.
+void SetNextTokenLabels(data::PackedBatch* b);
+
+// Row indices rank, rank + data_world, ... below `rows`.
+std::vector<int> RowsOfRank(int data_rank, int data_world, int rows);
+
+// A plan for component `name` of `model` (its module path), with the FSDP
+// units of its spec and the mesh dp_replicate x dp_shard x sp (ep).
+parallel::ComponentPlan ComponentPlanOf(const models::TrainableModel& model, const std::string& name,
+                                        const std::string& family, int64_t dp_replicate, int64_t dp_shard,
+                                        int64_t sp, int64_t ep);
 
 // Rows rank, rank + data_world, ... of a global batch.
 data::PackedBatch DataRows(const data::PackedBatch& batch, int rank, int data_world);
